@@ -1,0 +1,1 @@
+"""RaceDisplay: live finish-line displays fed by ChronoTrack chip reads."""

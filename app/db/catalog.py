@@ -1,0 +1,177 @@
+"""Tenants, users, events, participants and displays; every tenant-owned query is scoped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+from app.db.queries import q
+from app.domain.catalog import Display, Event, Participant, ParticipantIn, Tenant, User
+from app.domain.errors import Conflict
+
+
+async def _one(conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]) -> Any:
+    async with conn.cursor(row_factory=class_row(cls)) as cur:
+        await cur.execute(q(name), params)
+        return await cur.fetchone()
+
+
+async def _all(conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]) -> list[Any]:
+    async with conn.cursor(row_factory=class_row(cls)) as cur:
+        await cur.execute(q(name), params)
+        return await cur.fetchall()
+
+
+async def create_tenant(conn: AsyncConnection, slug: str, name: str) -> Tenant:
+    try:
+        row: Tenant = await _one(conn, Tenant, "create_tenant", {"slug": slug, "name": name})
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict(f"a tenant named {slug!r} exists already") from exc
+    return row
+
+
+async def get_tenant_by_slug(conn: AsyncConnection, slug: str) -> Tenant | None:
+    row: Tenant | None = await _one(conn, Tenant, "get_tenant_by_slug", {"slug": slug})
+    return row
+
+
+async def create_user(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int | None,
+    email: str,
+    password_hash: str,
+    role: str,
+    display_name: str = "",
+) -> User:
+    params = {
+        "tenant_id": tenant_id,
+        "email": email,
+        "password_hash": password_hash,
+        "role": role,
+        "display_name": display_name,
+    }
+    try:
+        row: User = await _one(conn, User, "create_user", params)
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict(f"a user with e-mail {email!r} exists already") from exc
+    return row
+
+
+async def get_user_for_login(conn: AsyncConnection, email: str) -> tuple[User, str] | None:
+    cur = await conn.execute(q("get_user_for_login"), {"email": email})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    *fields, password_hash = row
+    return User(*fields), password_hash
+
+
+async def get_user(conn: AsyncConnection, user_id: int) -> User | None:
+    row: User | None = await _one(conn, User, "get_user", {"user_id": user_id})
+    return row
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
+    await conn.execute(q("set_password_hash"), {"user_id": user_id, "password_hash": password_hash})
+
+
+async def create_event(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int,
+    name: str,
+    event_date: date | None = None,
+    time_zone: str = "UTC",
+    ct_event_id: str | None = None,
+) -> Event:
+    params = {
+        "tenant_id": tenant_id,
+        "name": name,
+        "event_date": event_date,
+        "time_zone": time_zone,
+        "ct_event_id": ct_event_id,
+    }
+    row: Event = await _one(conn, Event, "create_event", params)
+    return row
+
+
+async def get_event(conn: AsyncConnection, tenant_id: int, event_id: int) -> Event | None:
+    row: Event | None = await _one(
+        conn, Event, "get_event", {"tenant_id": tenant_id, "event_id": event_id}
+    )
+    return row
+
+
+async def list_events(conn: AsyncConnection, tenant_id: int) -> list[Event]:
+    return await _all(conn, Event, "list_events", {"tenant_id": tenant_id})
+
+
+async def upsert_participants(
+    conn: AsyncConnection, tenant_id: int, event_id: int, rows: Iterable[ParticipantIn]
+) -> None:
+    """COPY participants into staging, then upsert them and their chips by bib."""
+    scope = {"tenant_id": tenant_id, "event_id": event_id}
+    async with conn.transaction():
+        await conn.execute(q("create_participant_staging"))
+        async with conn.cursor() as cur:
+            async with cur.copy(q("copy_participant_staging")) as copy:
+                for row in rows:
+                    await copy.write_row(astuple(row))
+        await conn.execute(q("upsert_staged_participants"), scope)
+        await conn.execute(q("upsert_staged_chips"), scope)
+
+
+async def count_participants(conn: AsyncConnection, tenant_id: int, event_id: int) -> int:
+    cur = await conn.execute(q("count_participants"), {"tenant_id": tenant_id, "event_id": event_id})
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def participants_by_chip(
+    conn: AsyncConnection, tenant_id: int, event_id: int, chip_codes: Sequence[str]
+) -> dict[str, Participant]:
+    if not chip_codes:
+        return {}
+    rows: list[Participant] = await _all(
+        conn,
+        Participant,
+        "participants_by_chip",
+        {"tenant_id": tenant_id, "event_id": event_id, "chip_codes": list(chip_codes)},
+    )
+    return {p.chip_code: p for p in rows}
+
+
+async def create_display(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int,
+    event_id: int,
+    code: str,
+    name: str,
+    locations: Sequence[str] = (),
+) -> Display:
+    params = {
+        "tenant_id": tenant_id,
+        "event_id": event_id,
+        "code": code,
+        "name": name,
+        "locations": list(locations),
+    }
+    row: Display = await _one(conn, Display, "create_display", params)
+    return row
+
+
+async def get_display_by_code(conn: AsyncConnection, code: str) -> Display | None:
+    row: Display | None = await _one(conn, Display, "get_display_by_code", {"code": code})
+    return row
+
+
+async def list_displays(conn: AsyncConnection, tenant_id: int, event_id: int) -> list[Display]:
+    return await _all(conn, Display, "list_displays", {"tenant_id": tenant_id, "event_id": event_id})

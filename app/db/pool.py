@@ -1,0 +1,39 @@
+"""The async connection pool, opened at start-up and waited for; driver errors translated here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from app.domain.errors import Unavailable
+
+# The name other layers use, so that only this package imports psycopg_pool.
+Pool = AsyncConnectionPool
+
+
+async def open_pool(conninfo: str, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
+    pool = AsyncConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        # A connection that died with the server is noticed at checkout, not mid-request.
+        check=AsyncConnectionPool.check_connection,
+        kwargs={"autocommit": True},
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+@asynccontextmanager
+async def connection(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnection]:
+    """Borrow a connection for one unit of work; database outages become Unavailable."""
+    try:
+        async with pool.connection() as conn:
+            yield conn
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise Unavailable("the database cannot be reached") from exc

@@ -1,0 +1,142 @@
+"""Timing sessions, locations and reads: the collector's side of the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+from app.db.queries import q
+from app.domain.reads import NewRead, StoredRead
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: int
+    session_name: str
+    tenant_id: int | None
+    event_id: int | None
+
+
+async def open_session(
+    conn: AsyncConnection,
+    *,
+    provider_identity: str,
+    session_name: str,
+    provider_program: str,
+    provider_version: str,
+) -> SessionRow:
+    """The active session of this provider identity, created on first sight."""
+    async with conn.cursor(row_factory=class_row(SessionRow)) as cur:
+        await cur.execute(q("find_active_session"), {"provider_identity": provider_identity})
+        row = await cur.fetchone()
+        if row is not None:
+            return row
+        await cur.execute(
+            q("create_session"),
+            {
+                "provider_identity": provider_identity,
+                "session_name": session_name,
+                "provider_program": provider_program,
+                "provider_version": provider_version,
+            },
+        )
+        created = await cur.fetchone()
+        assert created is not None
+        return created
+
+
+async def claim_session(
+    conn: AsyncConnection, session_id: int, ct_event_id: str, ct_event_name: str
+) -> tuple[int | None, int | None]:
+    """Record the provider's event and attach the session to the tenant event registering it."""
+    cur = await conn.execute(
+        q("claim_session_by_ct_event"),
+        {"session_id": session_id, "ct_event_id": ct_event_id, "ct_event_name": ct_event_name},
+    )
+    row = await cur.fetchone()
+    return (None, None) if row is None else (row[0], row[1])
+
+
+async def ensure_location(
+    conn: AsyncConnection, session_id: int, location_name: str, reader_id: str | None = None
+) -> int:
+    cur = await conn.execute(
+        q("ensure_location"),
+        {"session_id": session_id, "location_name": location_name, "reader_id": reader_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def store_reads(conn: AsyncConnection, reads: Sequence[NewRead]) -> list[StoredRead]:
+    """COPY a batch into staging, then insert what is new; returns only the new rows.
+
+    One transaction: either the whole batch is durable or none of it is.
+    """
+    if not reads:
+        return []
+    async with conn.transaction():
+        await conn.execute(q("create_read_staging"))
+        async with conn.cursor() as cur:
+            async with cur.copy(q("copy_read_staging")) as copy:
+                for read in reads:
+                    await copy.write_row(read)
+        async with conn.cursor(row_factory=class_row(StoredRead)) as cur:
+            await cur.execute(q("insert_staged_reads"))
+            return await cur.fetchall()
+
+
+async def count_reads(conn: AsyncConnection) -> int:
+    cur = await conn.execute(q("count_reads"))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    id: int
+    session_name: str
+    status: str
+    total_reads: int
+    unique_tags: int
+    total_locations: int
+    first_read: datetime | None
+    last_read: datetime | None
+
+
+async def event_reads_after(
+    conn: AsyncConnection, tenant_id: int, event_id: int, after_id: int, limit: int = 1000
+) -> list[StoredRead]:
+    """Reads of the event's sessions committed after after_id, oldest first."""
+    async with conn.cursor(row_factory=class_row(StoredRead)) as cur:
+        await cur.execute(
+            q("session_reads_after"),
+            {"tenant_id": tenant_id, "event_id": event_id, "after_id": after_id, "limit": limit},
+        )
+        return await cur.fetchall()
+
+
+async def latest_event_reads(
+    conn: AsyncConnection, tenant_id: int, event_id: int, limit: int
+) -> list[StoredRead]:
+    """The newest reads of the event's sessions, oldest first."""
+    async with conn.cursor(row_factory=class_row(StoredRead)) as cur:
+        await cur.execute(
+            q("latest_event_reads"), {"tenant_id": tenant_id, "event_id": event_id, "limit": limit}
+        )
+        rows = await cur.fetchall()
+    rows.reverse()
+    return rows
+
+
+async def session_stats_for_event(
+    conn: AsyncConnection, tenant_id: int, event_id: int
+) -> list[SessionStats]:
+    async with conn.cursor(row_factory=class_row(SessionStats)) as cur:
+        await cur.execute(q("session_stats_for_event"), {"tenant_id": tenant_id, "event_id": event_id})
+        return await cur.fetchall()

@@ -1,0 +1,80 @@
+"""Tenants, users, events, participants and displays as plain rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    tenant_id: int | None
+    email: str
+    display_name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    tenant_id: int
+    name: str
+    event_date: date | None
+    time_zone: str
+    ct_event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantIn:
+    """One participant as imported; chip_code may be empty (then only the bib identifies)."""
+
+    bib: str
+    chip_code: str
+    first_name: str
+    last_name: str
+    gender: str = "U"
+    age: int | None = None
+    city: str = ""
+    state: str = ""
+    country: str = ""
+    team: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    chip_code: str
+    id: int
+    bib: str
+    first_name: str
+    last_name: str
+    gender: str
+    age: int | None
+    city: str
+    state: str
+    country: str
+    team: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Display:
+    id: int
+    tenant_id: int
+    event_id: int
+    code: str
+    name: str
+    locations: list[str]
+    display_duration: int
+    duplicate_window: int
+    show_unknown: bool

@@ -1,0 +1,92 @@
+"""A chip read as stored and as carried on the bus."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+
+class NewRead(NamedTuple):
+    """A parsed read on its way into timing_reads; a tuple in COPY column order."""
+
+    session_id: int
+    location_id: int
+    sequence_number: int
+    location_name: str
+    tag_code: str
+    read_time: str
+    read_at: datetime
+    lap_count: int
+    reader_id: str
+    gator_number: int
+    raw_line: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRead:
+    """A read that is durably in timing_reads; id orders reads by commit."""
+
+    id: int
+    session_id: int
+    location_name: str
+    tag_code: str
+    read_at: datetime
+    sequence_number: int
+    lap_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """What the collector publishes after a commit: the new reads of one session."""
+
+    session_id: int
+    event_id: int | None
+    tenant_id: int | None
+    reads: tuple[StoredRead, ...]
+
+    def to_json(self) -> bytes:
+        body = {
+            "session_id": self.session_id,
+            "event_id": self.event_id,
+            "tenant_id": self.tenant_id,
+            "reads": [
+                {**asdict(r), "read_at": r.read_at.isoformat()} for r in self.reads
+            ],
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> ReadBatch:
+        body = json.loads(raw)
+        return cls(
+            session_id=body["session_id"],
+            event_id=body["event_id"],
+            tenant_id=body["tenant_id"],
+            reads=tuple(
+                StoredRead(**{**r, "read_at": datetime.fromisoformat(r["read_at"])})
+                for r in body["reads"]
+            ),
+        )
+
+
+def event_channel(event_id: int) -> str:
+    """Bus channel of every read of every session claimed by one event."""
+    return f"reads.event.{event_id}"
+
+
+def session_channel(session_id: int) -> str:
+    """Bus channel of a session nobody has claimed yet (platform admins watch these)."""
+    return f"reads.session.{session_id}"
+
+
+# Tags the provider sends as control events at a location, never athletes.
+CONTROL_TAGS = frozenset({"guntime", "newlocation"})
+
+
+def normalize_tag(tag: str) -> str:
+    """One spelling per chip: '009573' and '9573' are the same athlete."""
+    stripped = tag.strip().lstrip("0")
+    return stripped or ("0" if tag.strip() else "")

@@ -1,0 +1,81 @@
+"""Configuration read once from the environment and passed explicitly everywhere."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # None means: start an embedded PostgreSQL under data_dir.
+    database_url: str | None = None
+    # None means: an in-process bus, so app and collector must share one process.
+    redis_url: str | None = None
+    data_dir: Path = Path("var")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_base_url: str = ""
+    secret_key: str = field(default="", repr=False)
+    collector_host: str = "127.0.0.1"
+    collector_port: int = 61611
+    status_port: int = 61612
+    # Ingest batches close at whichever limit is reached first.
+    batch_max_rows: int = 2000
+    batch_max_ms: int = 50
+    # Zone for provider times that carry none (CTP01 never sends one).
+    timing_timezone: str = "UTC"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=Path(env.get("RACEDISPLAY_DATA_DIR") or d.data_dir),
+            http_host=env.get("HTTP_HOST") or d.http_host,
+            http_port=_int(env, "HTTP_PORT", d.http_port),
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
+            secret_key=env.get("SECRET_KEY") or "",
+            collector_host=env.get("COLLECTOR_HOST") or d.collector_host,
+            collector_port=_int(env, "COLLECTOR_PORT", d.collector_port),
+            status_port=_int(env, "STATUS_PORT", d.status_port),
+            batch_max_rows=_int(env, "INGEST_BATCH_ROWS", d.batch_max_rows),
+            batch_max_ms=_int(env, "INGEST_BATCH_MS", d.batch_max_ms),
+            timing_timezone=env.get("TIMING_TIMEZONE") or d.timing_timezone,
+            db_pool_min=_int(env, "DB_POOL_MIN", d.db_pool_min),
+            db_pool_max=_int(env, "DB_POOL_MAX", d.db_pool_max),
+            log_level=(env.get("LOG_LEVEL") or d.log_level).upper(),
+        )
+
+    def with_secret(self) -> Settings:
+        """Fill a missing SECRET_KEY from a file kept in data_dir, so restarts keep logins."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return replace(self, secret_key=path.read_text().strip())
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.http_host}:{self.http_port}"

@@ -1,0 +1,97 @@
+-- name: create_tenant
+INSERT INTO tenants (slug, name) VALUES (%(slug)s, %(name)s)
+RETURNING id, slug, name;
+
+-- name: get_tenant_by_slug
+SELECT id, slug, name FROM tenants WHERE slug = %(slug)s;
+
+-- name: create_user
+INSERT INTO users (tenant_id, email, display_name, password_hash, role)
+VALUES (%(tenant_id)s, %(email)s, %(display_name)s, %(password_hash)s, %(role)s)
+RETURNING id, tenant_id, email, display_name, role;
+
+-- name: get_user_for_login
+SELECT id, tenant_id, email, display_name, role, password_hash
+  FROM users WHERE lower(email) = lower(%(email)s);
+
+-- name: get_user
+SELECT id, tenant_id, email, display_name, role FROM users WHERE id = %(user_id)s;
+
+-- name: set_password_hash
+UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s;
+
+-- name: create_event
+INSERT INTO events (tenant_id, name, event_date, time_zone, ct_event_id)
+VALUES (%(tenant_id)s, %(name)s, %(event_date)s, %(time_zone)s, %(ct_event_id)s)
+RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id;
+
+-- name: get_event
+SELECT id, tenant_id, name, event_date, time_zone, ct_event_id
+  FROM events WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s;
+
+-- name: list_events
+SELECT id, tenant_id, name, event_date, time_zone, ct_event_id
+  FROM events WHERE tenant_id = %(tenant_id)s AND archived_at IS NULL
+ ORDER BY event_date DESC NULLS LAST, id DESC;
+
+-- name: create_participant_staging
+CREATE TEMP TABLE IF NOT EXISTS participant_staging (
+    bib text, chip_code text, first_name text, last_name text, gender text, age integer,
+    city text, state text, country text, team text
+) ON COMMIT DELETE ROWS;
+
+-- name: copy_participant_staging
+COPY participant_staging (bib, chip_code, first_name, last_name, gender, age, city, state,
+                          country, team)
+FROM STDIN;
+
+-- name: upsert_staged_participants
+INSERT INTO participants (tenant_id, event_id, bib, first_name, last_name, gender, age, city,
+                          state, country, team)
+SELECT %(tenant_id)s, %(event_id)s, bib, first_name, last_name, gender, age, city, state,
+       country, team
+  FROM participant_staging
+ON CONFLICT (event_id, bib) DO UPDATE
+   SET first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+       gender = EXCLUDED.gender, age = EXCLUDED.age, city = EXCLUDED.city,
+       state = EXCLUDED.state, country = EXCLUDED.country, team = EXCLUDED.team,
+       updated_at = now();
+
+-- name: upsert_staged_chips
+INSERT INTO participant_chips (event_id, chip_code, tenant_id, participant_id)
+SELECT %(event_id)s, s.chip_code, %(tenant_id)s, p.id
+  FROM participant_staging s
+  JOIN participants p ON p.event_id = %(event_id)s AND p.bib = s.bib
+ WHERE s.chip_code <> ''
+ON CONFLICT (event_id, chip_code) DO UPDATE SET participant_id = EXCLUDED.participant_id;
+
+-- name: count_participants
+SELECT count(*) FROM participants WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s;
+
+-- name: participants_by_chip
+SELECT c.chip_code, p.id, p.bib, p.first_name, p.last_name, p.gender, p.age, p.city, p.state,
+       p.country, p.team
+  FROM participant_chips c
+  JOIN participants p ON p.id = c.participant_id
+ WHERE c.event_id = %(event_id)s AND c.tenant_id = %(tenant_id)s
+   AND c.chip_code = ANY(%(chip_codes)s);
+
+-- name: create_display
+INSERT INTO displays (tenant_id, event_id, code, name, locations)
+VALUES (%(tenant_id)s, %(event_id)s, %(code)s, %(name)s, %(locations)s)
+RETURNING id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
+          show_unknown;
+
+-- name: get_display_by_code
+-- Public: a code is the only credential a screen has; revoked codes answer nothing.
+SELECT id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
+       show_unknown
+  FROM displays
+ WHERE code = %(code)s AND revoked_at IS NULL;
+
+-- name: list_displays
+SELECT id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
+       show_unknown
+  FROM displays
+ WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s AND revoked_at IS NULL
+ ORDER BY id;

@@ -1,0 +1,87 @@
+-- name: find_active_session
+SELECT id, session_name, tenant_id, event_id
+  FROM timing_sessions
+ WHERE provider_identity = %(provider_identity)s AND status = 'active';
+
+-- name: create_session
+INSERT INTO timing_sessions (session_name, provider_identity, provider_program, provider_version)
+VALUES (%(session_name)s, %(provider_identity)s, %(provider_program)s, %(provider_version)s)
+ON CONFLICT (provider_identity) WHERE status = 'active' DO UPDATE SET updated_at = now()
+RETURNING id, session_name, tenant_id, event_id;
+
+-- name: claim_session_by_ct_event
+-- A session reaches a tenant only through an event that registered its ChronoTrack event id;
+-- an id registered by two live events is ambiguous and claims nothing.
+WITH m AS (
+    SELECT min(e.tenant_id) AS tenant_id, min(e.id) AS event_id
+      FROM events e
+     WHERE e.ct_event_id = %(ct_event_id)s AND e.archived_at IS NULL
+    HAVING count(*) = 1
+)
+UPDATE timing_sessions ts
+   SET ct_event_id = %(ct_event_id)s,
+       ct_event_name = %(ct_event_name)s,
+       tenant_id = coalesce(ts.tenant_id, (SELECT tenant_id FROM m)),
+       event_id = coalesce(ts.event_id, (SELECT event_id FROM m)),
+       updated_at = now()
+ WHERE ts.id = %(session_id)s
+RETURNING ts.tenant_id, ts.event_id;
+
+-- name: ensure_location
+INSERT INTO timing_locations (session_id, location_name, reader_id)
+VALUES (%(session_id)s, %(location_name)s, %(reader_id)s)
+ON CONFLICT (session_id, location_name) DO UPDATE SET location_name = EXCLUDED.location_name
+RETURNING id;
+
+-- name: create_read_staging
+CREATE TEMP TABLE IF NOT EXISTS read_staging (
+    session_id bigint, location_id bigint, sequence_number bigint, location_name text,
+    tag_code text, read_time text, read_at timestamptz, lap_count integer, reader_id text,
+    gator_number integer, raw_line text, received_at timestamptz
+) ON COMMIT DELETE ROWS;
+
+-- name: copy_read_staging
+COPY read_staging (session_id, location_id, sequence_number, location_name, tag_code, read_time,
+                   read_at, lap_count, reader_id, gator_number, raw_line, received_at)
+FROM STDIN;
+
+-- name: insert_staged_reads
+-- Idempotent: a re-stream or a resume hits the unique key and adds nothing.
+INSERT INTO timing_reads (session_id, location_id, sequence_number, location_name, tag_code,
+                          read_time, read_at, lap_count, reader_id, gator_number, raw_line,
+                          received_at)
+SELECT session_id, location_id, sequence_number, location_name, tag_code, read_time, read_at,
+       lap_count, reader_id, gator_number, raw_line, received_at
+  FROM read_staging
+ ORDER BY read_at
+ON CONFLICT ON CONSTRAINT timing_reads_idempotency_key DO NOTHING
+RETURNING id, session_id, location_name, tag_code, read_at, sequence_number, lap_count;
+
+-- name: touch_session
+UPDATE timing_sessions SET updated_at = now() WHERE id = %(session_id)s;
+
+-- name: count_reads
+SELECT count(*) FROM timing_reads;
+
+-- name: session_reads_after
+-- Reads of an event's sessions after a given id: what a reconnecting screen missed.
+SELECT r.id, r.session_id, r.location_name, r.tag_code, r.read_at, r.sequence_number, r.lap_count
+  FROM timing_reads r
+  JOIN timing_sessions s ON s.id = r.session_id
+ WHERE s.event_id = %(event_id)s AND s.tenant_id = %(tenant_id)s AND r.id > %(after_id)s
+ ORDER BY r.id
+ LIMIT %(limit)s;
+
+-- name: latest_event_reads
+SELECT r.id, r.session_id, r.location_name, r.tag_code, r.read_at, r.sequence_number, r.lap_count
+  FROM timing_reads r
+  JOIN timing_sessions s ON s.id = r.session_id
+ WHERE s.event_id = %(event_id)s AND s.tenant_id = %(tenant_id)s
+ ORDER BY r.id DESC
+ LIMIT %(limit)s;
+
+-- name: session_stats_for_event
+SELECT id, session_name, status, total_reads, unique_tags, total_locations, first_read, last_read
+  FROM timing_session_stats
+ WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s
+ ORDER BY created_at DESC;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from datetime import date
 from typing import Any
 
@@ -14,6 +14,7 @@ from psycopg.rows import class_row
 from app.db.queries import q
 from app.domain.catalog import Display, Event, Participant, ParticipantIn, Tenant, User
 from app.domain.errors import Conflict
+from app.domain.reads import normalize_tag
 
 
 async def _one(conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]) -> Any:
@@ -22,7 +23,9 @@ async def _one(conn: AsyncConnection, cls: type[Any], name: str, params: dict[st
         return await cur.fetchone()
 
 
-async def _all(conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]) -> list[Any]:
+async def _all(
+    conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]
+) -> list[Any]:
     async with conn.cursor(row_factory=class_row(cls)) as cur:
         await cur.execute(q(name), params)
         return await cur.fetchall()
@@ -116,20 +119,24 @@ async def list_events(conn: AsyncConnection, tenant_id: int) -> list[Event]:
 async def upsert_participants(
     conn: AsyncConnection, tenant_id: int, event_id: int, rows: Iterable[ParticipantIn]
 ) -> None:
-    """COPY participants into staging, then upsert them and their chips by bib."""
+    """COPY participants into staging, then upsert them and their chips by bib.
+
+    Chips are stored normalised, so a read's normalised tag finds them by the primary key.
+    """
     scope = {"tenant_id": tenant_id, "event_id": event_id}
     async with conn.transaction():
         await conn.execute(q("create_participant_staging"))
-        async with conn.cursor() as cur:
-            async with cur.copy(q("copy_participant_staging")) as copy:
-                for row in rows:
-                    await copy.write_row(astuple(row))
+        async with conn.cursor() as cur, cur.copy(q("copy_participant_staging")) as copy:
+            for row in rows:
+                await copy.write_row(astuple(replace(row, chip_code=normalize_tag(row.chip_code))))
         await conn.execute(q("upsert_staged_participants"), scope)
         await conn.execute(q("upsert_staged_chips"), scope)
 
 
 async def count_participants(conn: AsyncConnection, tenant_id: int, event_id: int) -> int:
-    cur = await conn.execute(q("count_participants"), {"tenant_id": tenant_id, "event_id": event_id})
+    cur = await conn.execute(
+        q("count_participants"), {"tenant_id": tenant_id, "event_id": event_id}
+    )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
@@ -137,6 +144,7 @@ async def count_participants(conn: AsyncConnection, tenant_id: int, event_id: in
 async def participants_by_chip(
     conn: AsyncConnection, tenant_id: int, event_id: int, chip_codes: Sequence[str]
 ) -> dict[str, Participant]:
+    """Participants by normalised chip code (app.domain.reads.normalize_tag)."""
     if not chip_codes:
         return {}
     rows: list[Participant] = await _all(
@@ -174,4 +182,12 @@ async def get_display_by_code(conn: AsyncConnection, code: str) -> Display | Non
 
 
 async def list_displays(conn: AsyncConnection, tenant_id: int, event_id: int) -> list[Display]:
-    return await _all(conn, Display, "list_displays", {"tenant_id": tenant_id, "event_id": event_id})
+    return await _all(
+        conn, Display, "list_displays", {"tenant_id": tenant_id, "event_id": event_id}
+    )
+
+
+async def ping(conn: AsyncConnection) -> bool:
+    """A round trip to the server, for health checks."""
+    cur = await conn.execute(q("ping"))
+    return await cur.fetchone() == (1,)

@@ -82,13 +82,12 @@ async def store_reads(conn: AsyncConnection, reads: Sequence[NewRead]) -> list[S
         return []
     async with conn.transaction():
         await conn.execute(q("create_read_staging"))
-        async with conn.cursor() as cur:
-            async with cur.copy(q("copy_read_staging")) as copy:
-                for read in reads:
-                    await copy.write_row(read)
-        async with conn.cursor(row_factory=class_row(StoredRead)) as cur:
-            await cur.execute(q("insert_staged_reads"))
-            return await cur.fetchall()
+        async with conn.cursor() as cur, cur.copy(q("copy_read_staging")) as copy:
+            for read in reads:
+                await copy.write_row(read)
+        async with conn.cursor(row_factory=class_row(StoredRead)) as inserted:
+            await inserted.execute(q("insert_staged_reads"))
+            return await inserted.fetchall()
 
 
 async def count_reads(conn: AsyncConnection) -> int:
@@ -138,5 +137,17 @@ async def session_stats_for_event(
     conn: AsyncConnection, tenant_id: int, event_id: int
 ) -> list[SessionStats]:
     async with conn.cursor(row_factory=class_row(SessionStats)) as cur:
-        await cur.execute(q("session_stats_for_event"), {"tenant_id": tenant_id, "event_id": event_id})
+        await cur.execute(
+            q("session_stats_for_event"), {"tenant_id": tenant_id, "event_id": event_id}
+        )
         return await cur.fetchall()
+
+
+async def latest_gun_time(conn: AsyncConnection, tenant_id: int, event_id: int) -> datetime | None:
+    """When the newest guntime control read of the event says the gun went off."""
+    cur = await conn.execute(
+        q("latest_event_gun_time"), {"tenant_id": tenant_id, "event_id": event_id}
+    )
+    row = await cur.fetchone()
+    gun: datetime | None = None if row is None else row[0]
+    return gun

@@ -45,7 +45,7 @@ class RedisBus:
         try:
             yield _RedisSubscription(pubsub)
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> bool:
         try:

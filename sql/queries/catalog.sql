@@ -95,3 +95,7 @@ SELECT id, tenant_id, event_id, code, name, locations, display_duration, duplica
   FROM displays
  WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s AND revoked_at IS NULL
  ORDER BY id;
+
+-- name: ping
+SELECT 1;
+

@@ -85,3 +85,13 @@ SELECT id, session_name, status, total_reads, unique_tags, total_locations, firs
   FROM timing_session_stats
  WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s
  ORDER BY created_at DESC;
+
+-- name: latest_event_gun_time
+-- The gun a display counts elapsed time from: the newest guntime control read of the event.
+SELECT r.read_at
+  FROM timing_reads r
+  JOIN timing_sessions s ON s.id = r.session_id
+ WHERE s.event_id = %(event_id)s AND s.tenant_id = %(tenant_id)s
+   AND lower(r.tag_code) = 'guntime'
+ ORDER BY r.id DESC
+ LIMIT 1;

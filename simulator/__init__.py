@@ -1,0 +1,1 @@
+"""A CTP01 provider like ChronoTrack SimpleClient: replays real, captured or synthetic reads."""

@@ -1,0 +1,1 @@
+"""HTTP: Litestar routes, Jinja templates and the mapping of errors to responses."""

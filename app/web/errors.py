@@ -1,0 +1,112 @@
+"""The one place where errors become responses: a page, an htmx fragment or a redirect."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
+from litestar.response import Redirect, Template
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from litestar.types import ExceptionHandlersMap
+
+from app.domain.errors import AppError, Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
+
+log = logging.getLogger(__name__)
+
+_TITLES = {
+    HTTP_400_BAD_REQUEST: "That did not work",
+    HTTP_401_UNAUTHORIZED: "Please sign in",
+    HTTP_403_FORBIDDEN: "Not allowed",
+    HTTP_404_NOT_FOUND: "Not found",
+    HTTP_409_CONFLICT: "Already exists",
+    HTTP_500_INTERNAL_SERVER_ERROR: "Something went wrong",
+    HTTP_503_SERVICE_UNAVAILABLE: "Temporarily unavailable",
+}
+_STATUS: list[tuple[type[AppError], int]] = [
+    (NotFound, HTTP_404_NOT_FOUND),
+    (InvalidInput, HTTP_400_BAD_REQUEST),
+    (Conflict, HTTP_409_CONFLICT),
+    (Unavailable, HTTP_503_SERVICE_UNAVAILABLE),
+]
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _error(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
+    """The error page, or for htmx requests a fragment the page swaps in where it asked."""
+    headers = {"Retry-After": "5"} if status == HTTP_503_SERVICE_UNAVAILABLE else {}
+    context = {
+        "status": status,
+        "title": _TITLES.get(status, "Something went wrong"),
+        "message": message,
+        # Public display screens get the dark, full-screen look even for errors.
+        "screen": request.url.path.startswith("/d/"),
+    }
+    template = "errors/_error.html" if is_htmx(request) else "errors/error.html"
+    return Template(template, context=context, status_code=status, headers=headers)
+
+
+def _sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
+    if is_htmx(request):
+        # A redirect inside an htmx swap would paint the login page into a fragment.
+        return Response(b"", status_code=HTTP_401_UNAUTHORIZED, headers={"HX-Redirect": "/login"})
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return Redirect(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+
+def app_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, Unauthorized):
+        return _sign_in(request)
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            if status == HTTP_503_SERVICE_UNAVAILABLE:
+                log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return _error(request, status, str(exc))
+    return internal_error(request, exc)
+
+
+def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    status = exc.status_code if isinstance(exc, HTTPException) else HTTP_500_INTERNAL_SERVER_ERROR
+    if isinstance(exc, PermissionDeniedException) and "CSRF" in exc.detail:
+        message = "This form has expired. Reload the page and try again."
+    elif isinstance(exc, ValidationException):
+        message = "Some fields of the form were missing or malformed."
+    elif status == HTTP_404_NOT_FOUND:
+        message = "There is no page at this address."
+    elif status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        return internal_error(request, exc)
+    else:
+        message = _TITLES.get(status, "The request could not be handled.")
+    return _error(request, status, message)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # Logged in full here; the visitor never sees a stack trace.
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return _error(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "The server could not finish this request. It has been logged; try again.",
+    )
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    AppError: app_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

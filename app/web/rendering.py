@@ -1,0 +1,50 @@
+"""The Jinja environment, and display frames rendered once per event from page templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from app.domain.catalog import Display
+from app.services.live import DisplayEvent
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+HEARTBEAT = b": keepalive\n\n"
+# Sent first on every stream: how long a browser waits before reconnecting.
+RETRY = b"retry: 2000\n\n"
+
+
+def utc_time(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["utc_time"] = utc_time
+    return env
+
+
+def sse_frame(event_id: int, event_name: str, html: str) -> bytes:
+    """One SSE message; every line of the fragment gets its own data: prefix."""
+    lines = [f"id: {event_id}", f"event: {event_name}"]
+    lines.extend(f"data: {line}" for line in html.splitlines() or [""])
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+class DisplayRenderer:
+    """Renders a display event with the same templates the page paints first."""
+
+    def __init__(self, env: Environment) -> None:
+        self._runner = env.get_template("displays/_sse_runner.html")
+
+    def __call__(self, display: Display, event: DisplayEvent) -> bytes:
+        html = self._runner.render(display=display, event=event)
+        return sse_frame(event.id, "runner", html)

@@ -51,7 +51,7 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         return url
     try:
         return start_embedded(tmp_path_factory.mktemp("pg"), dbname="postgres")
-    except Exception as exc:  # noqa: BLE001 - any failure to start means no database
+    except Exception as exc:
         need_service(f"cannot start an embedded PostgreSQL: {exc}")
         raise
 
@@ -105,8 +105,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

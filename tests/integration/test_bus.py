@@ -31,7 +31,11 @@ async def test_every_subscriber_gets_every_message_in_order(bus: Bus) -> None:
         await bus.publish("reads.event.2", b"other event")
         for sub in (a, b):
             got = await asyncio.wait_for(_take(sub, 3), 5)
-            assert got == [("reads.event.1", b"m0"), ("reads.event.1", b"m1"), ("reads.event.1", b"m2")]
+            assert got == [
+                ("reads.event.1", b"m0"),
+                ("reads.event.1", b"m1"),
+                ("reads.event.1", b"m2"),
+            ]
 
 
 async def test_ping(bus: Bus) -> None:

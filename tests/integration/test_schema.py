@@ -15,19 +15,35 @@ def test_migrations_are_idempotent(db_url: str) -> None:
 def _read(session_id: int, location_id: int, seq: int) -> NewRead:
     now = datetime.now(UTC)
     return NewRead(
-        session_id, location_id, seq, "FINISH", "1187", f"08:21:{seq:02d}.00", now, 1, "0D4E5F", 2,
-        f"CT01_33~{seq}~FINISH~1187~08:21:{seq:02d}.00~1~0D4E5F~2", now,
+        session_id,
+        location_id,
+        seq,
+        "FINISH",
+        "1187",
+        f"08:21:{seq:02d}.00",
+        now,
+        1,
+        "0D4E5F",
+        2,
+        f"CT01_33~{seq}~FINISH~1187~08:21:{seq:02d}.00~1~0D4E5F~2",
+        now,
     )
 
 
 async def test_ingest_is_idempotent_and_stats_count(pool: AsyncConnectionPool) -> None:
     async with pool.connection() as conn:
         s = await timing.open_session(
-            conn, provider_identity="p1", session_name="Session_x", provider_program="Sim",
+            conn,
+            provider_identity="p1",
+            session_name="Session_x",
+            provider_program="Sim",
             provider_version="1",
         )
         again = await timing.open_session(
-            conn, provider_identity="p1", session_name="Session_y", provider_program="Sim",
+            conn,
+            provider_identity="p1",
+            session_name="Session_y",
+            provider_program="Sim",
             provider_version="1",
         )
         assert again.id == s.id
@@ -48,7 +64,10 @@ async def test_ingest_is_idempotent_and_stats_count(pool: AsyncConnectionPool) -
 async def test_cleanup_old_sessions_ends_idle_ones(pool: AsyncConnectionPool) -> None:
     async with pool.connection() as conn:
         s = await timing.open_session(
-            conn, provider_identity="old", session_name="Session_old", provider_program="Sim",
+            conn,
+            provider_identity="old",
+            session_name="Session_old",
+            provider_program="Sim",
             provider_version="1",
         )
         await conn.execute(
@@ -63,7 +82,9 @@ async def test_cleanup_old_sessions_ends_idle_ones(pool: AsyncConnectionPool) ->
 
 def test_display_code_constraint(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
-        t = conn.execute("INSERT INTO tenants (slug, name) VALUES ('t1', 'T') RETURNING id").fetchone()
+        t = conn.execute(
+            "INSERT INTO tenants (slug, name) VALUES ('t1', 'T') RETURNING id"
+        ).fetchone()
         assert t
         e = conn.execute(
             "INSERT INTO events (tenant_id, name) VALUES (%s, 'E') RETURNING id", (t[0],)
@@ -71,7 +92,8 @@ def test_display_code_constraint(db_url: str) -> None:
         assert e
         try:
             conn.execute(
-                "INSERT INTO displays (tenant_id, event_id, code, name) VALUES (%s, %s, 'ABC', 'x')",
+                "INSERT INTO displays (tenant_id, event_id, code, name)"
+                " VALUES (%s, %s, 'ABC', 'x')",
                 (t[0], e[0]),
             )
         except psycopg.errors.CheckViolation:

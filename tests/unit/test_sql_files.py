@@ -5,7 +5,9 @@ from app.db.queries import load_queries, parse_named_blocks
 
 
 def test_named_blocks_split_on_headers() -> None:
-    text = "-- name: get_a\nSELECT 1;\n\n-- name: put_b\n-- why it exists\nINSERT INTO b VALUES (1);\n"
+    text = (
+        "-- name: get_a\nSELECT 1;\n\n-- name: put_b\n-- why it exists\nINSERT INTO b VALUES (1);\n"
+    )
     blocks = parse_named_blocks(text)
     assert blocks == {"get_a": "SELECT 1;", "put_b": "-- why it exists\nINSERT INTO b VALUES (1);"}
 

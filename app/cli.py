@@ -1,0 +1,165 @@
+"""`racedisplay`: the one command that migrates, seeds, runs and simulates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from app.settings import Settings
+
+log = logging.getLogger("racedisplay")
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DEMO_DATA = REPO.parent / "shared" / "data" / "chronotrack-2021"
+
+
+def resolve_database(settings: Settings) -> Settings:
+    """With no DATABASE_URL, start the embedded PostgreSQL and point the settings at it."""
+    if settings.database_url:
+        return settings
+    from app.db.embedded import start_embedded
+
+    return replace(settings, database_url=start_embedded(settings.data_dir))
+
+
+def _migrate(settings: Settings) -> None:
+    from app.db.migrate import apply_migrations
+
+    assert settings.database_url
+    applied = apply_migrations(settings.database_url)
+    log.info("migrations applied: %s", applied or "none pending")
+
+
+def _uvicorn_server(settings: Settings, app: object) -> object:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    return uvicorn.Server(config)
+
+
+async def _run_all_in_one(settings: Settings, demo: bool) -> None:
+    """App, collector and (for the demo) a simulated race in one process on one bus."""
+    from app.db.pool import open_pool
+    from app.pubsub import create_bus
+    from app.web.factory import create_app
+    from collector.server import Collector
+
+    assert settings.database_url
+    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    bus = create_bus(settings.redis_url)
+    collector = Collector(settings, pool, bus)
+    await collector.start()
+    server = _uvicorn_server(settings, create_app(settings, pool=pool, bus=bus))
+    demo_task: asyncio.Task[None] | None = None
+    try:
+        if demo:
+            demo_task = asyncio.create_task(_demo(settings, pool, collector.tcp_port))
+        await server.serve()  # type: ignore[attr-defined]
+    finally:
+        if demo_task is not None:
+            demo_task.cancel()
+        await collector.stop()
+        await bus.close()
+        await pool.close()
+
+
+async def _demo(settings: Settings, pool: object, collector_port: int) -> None:
+    from app.services.demo import seed_demo
+    from simulator.demo import demo_race
+
+    race = demo_race(DEFAULT_DEMO_DATA)
+    info = await seed_demo(pool, race.tags, race.locations)  # type: ignore[arg-type]
+    lines = [
+        "",
+        "RaceDisplay demo is running.",
+        f"  Builder:  {settings.base_url}/login   ({info.email} / {info.password})",
+    ]
+    for display in info.displays:
+        lines.append(f"  Display:  {settings.base_url}/d/{display.code}   ({display.name})")
+    lines.append(f"  Race:     {race.description}; {info.participants} demo participants")
+    lines.append("")
+    print("\n".join(lines), flush=True)
+    await race.run("127.0.0.1", collector_port)
+    log.info("demo race finished; restart `make run` to see live arrivals again")
+
+
+def _run_separate(settings: Settings) -> int:
+    """With Redis configured, app and collector run as separate processes."""
+    env = dict(os.environ, DATABASE_URL=settings.database_url or "")
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "app.cli", role], env=env)
+        for role in ("collector", "web")
+    ]
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            p.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [p.wait() for p in procs]
+    return max(codes)
+
+
+async def _run_web(settings: Settings) -> None:
+    from app.web.factory import create_app
+
+    await _uvicorn_server(settings, create_app(settings)).serve()  # type: ignore[attr-defined]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="racedisplay", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the platform (app + collector)")
+    run.add_argument("--demo", action="store_true", help="seed the demo and start a simulated race")
+    sub.add_parser("web", help="run only the web app")
+    sub.add_parser("collector", help="run only the CTP01 collector")
+    sub.add_parser("migrate", help="apply pending database migrations")
+    sim = sub.add_parser("simulate", help="act as a CTP01 provider (SimpleClient) and replay reads")
+    from simulator.cli import add_arguments, run_from_args
+
+    add_arguments(sim)
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "simulate":
+        asyncio.run(run_from_args(args))
+        return 0
+
+    settings = resolve_database(settings.with_secret())
+    _migrate(settings)
+    if args.command == "migrate":
+        return 0
+    if args.command == "collector":
+        from collector.server import run_collector
+
+        asyncio.run(run_collector(settings))
+        return 0
+    if args.command == "web":
+        asyncio.run(_run_web(settings))
+        return 0
+    if settings.redis_url and not args.demo:
+        return _run_separate(settings)
+    asyncio.run(_run_all_in_one(settings, demo=args.demo))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

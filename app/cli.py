@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from app.settings import Settings
 
@@ -93,7 +94,8 @@ async def _demo(settings: Settings, pool: object, collector_port: int) -> None:
     lines.append(f"  Race:     {race.description}; {info.participants} demo participants")
     lines.append("")
     print("\n".join(lines), flush=True)
-    await race.run("127.0.0.1", collector_port)
+    # The simulated provider sends wall-clock times in the zone the collector reads them in.
+    await race.run("127.0.0.1", collector_port, ZoneInfo(settings.timing_timezone))
     log.info("demo race finished; restart `make run` to see live arrivals again")
 
 

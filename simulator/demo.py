@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, tzinfo
 from pathlib import Path
 
+from app.domain.reads import CONTROL_TAGS
 from simulator.replay import SimulationResult, replay
 from simulator.sources import ControllerFiles, Stream, SyntheticRace, list_tags, load_streams
 
@@ -41,9 +42,34 @@ class DemoRace:
         )
 
 
+def from_first_rush(
+    streams: tuple[Stream, ...], window_s: float = 60.0, min_reads: int = 30
+) -> tuple[Stream, ...]:
+    """Drop the quiet morning before the first minute with min_reads reads, so a newcomer
+    sees runners within seconds; gun reads are kept so times still count from the gun."""
+    epochs = sorted(r.epoch_us for s in streams for r in s.reads if r.tag not in CONTROL_TAGS)
+    window_us = int(window_s * 1e6)
+    start = next(
+        (
+            epochs[i]
+            for i in range(len(epochs) - min_reads + 1)
+            if epochs[i + min_reads - 1] - epochs[i] <= window_us
+        ),
+        None,
+    )
+    if start is None:
+        return streams
+    trimmed = []
+    for stream in streams:
+        kept = [r for r in stream.reads if r.epoch_us >= start or r.tag in CONTROL_TAGS]
+        renumbered = tuple(replace(r, seq=i) for i, r in enumerate(kept, start=1))
+        trimmed.append(replace(stream, reads=renumbered))
+    return tuple(trimmed)
+
+
 def demo_race(data_dir: Path | None, *, speed: float = 5.0) -> DemoRace:
     if data_dir is not None and data_dir.is_dir():
-        streams = tuple(load_streams([ControllerFiles(data_dir, guntimes=True)]))
+        streams = from_first_rush(tuple(load_streams([ControllerFiles(data_dir, guntimes=True)])))
         reads = sum(len(s.reads) for s in streams)
         what = f"the 2021 ChronoTrack files ({len(streams)} timing points, {reads:,} reads)"
         return DemoRace(streams, f"{what} at {speed:g}x real time", speed, 10.0)

@@ -146,3 +146,21 @@ def test_wall_clock_formats_take_the_setup_zone() -> None:
     assert format_time(EPOCH, "iso", oslo) == "2021-05-08T10:24:17.60"
     assert format_time(EPOCH, "normal", oslo) == "10:24:17.60"
     assert format_time(EPOCH, "unix", oslo) == "1620462257.60"
+
+
+def test_the_demo_starts_at_the_first_rush_and_keeps_the_gun() -> None:
+    from simulator.demo import from_first_rush
+    from simulator.sources import SimRead, Stream
+
+    second = 1_000_000
+    quiet = [SimRead(i, "FINISH", str(i), i * 600 * second, 1, "0A", 1) for i in range(1, 4)]
+    gun = SimRead(4, "FINISH", "guntime", 3000 * second, 0, "0A", 0)
+    rush = [
+        SimRead(5 + i, "FINISH", str(100 + i), 4000 * second + i * second, 1, "0A", 1)
+        for i in range(40)
+    ]
+    stream = Stream("sim-FINISH", ("FINISH",), (*quiet, gun, *rush))
+    (trimmed,) = from_first_rush((stream,), window_s=60, min_reads=30)
+    assert [r.tag for r in trimmed.reads][:2] == ["guntime", "100"]
+    assert len(trimmed.reads) == 41
+    assert [r.seq for r in trimmed.reads] == list(range(1, 42))

@@ -105,5 +105,7 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
         dependencies=DEPENDENCIES,
         state=State({"settings": settings}),
         openapi_config=None,
+        # The process entry point configures logging once, for app and collector alike.
+        logging_config=None,
         debug=False,
     )

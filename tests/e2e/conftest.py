@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -162,3 +164,17 @@ def platform_single(db_url: str, tmp_path: Path, seeded: Seeded) -> Iterator[Pla
     platform, procs = start_platform(db_url, tmp_path, None, ("run",))
     yield platform
     stop(procs)
+
+
+_captures = itertools.count(1)
+
+
+async def simulate_lines(platform: Platform, directory: Path, lines: list[str]) -> None:
+    """Send CT01_33 lines through `racedisplay simulate`, a real provider on a real socket."""
+    capture = directory / f"capture-{next(_captures)}.txt"
+    capture.write_text("\r\n".join(lines) + "\r\n")
+    command = [
+        sys.executable, "-m", "app.cli", "simulate", "--capture", str(capture),
+        "--port", str(platform.collector_port), "--fast", "--event-id", CT_EVENT_ID,
+    ]  # fmt: skip
+    await asyncio.to_thread(subprocess.run, command, env=platform.env, check=True, timeout=60)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +9,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from tests.conftest import need_service
-from tests.e2e.conftest import CT_EVENT_ID, EMAIL, PASSWORD, Platform, Seeded
+from tests.e2e.conftest import EMAIL, PASSWORD, Platform, Seeded, simulate_lines
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless flags for a closed network: no background calls home, no sandbox as root.
@@ -37,30 +34,6 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
-async def _send(platform: Platform, tmp_path: Path, lines: list[str]) -> None:
-    capture = tmp_path / f"capture-{len(lines)}.txt"
-    capture.write_text("\r\n".join(lines) + "\r\n")
-    await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "simulate",
-            "--capture",
-            str(capture),
-            "--port",
-            str(platform.collector_port),
-            "--fast",
-            "--event-id",
-            CT_EVENT_ID,
-        ],
-        env=platform.env,
-        check=True,
-        timeout=60,
-    )
-
-
 async def test_a_tv_shows_runners_live_and_never_invents_a_name(
     browser: Browser, platform_single: Platform, seeded: Seeded, tmp_path: Path
 ) -> None:
@@ -68,10 +41,14 @@ async def test_a_tv_shows_runners_live_and_never_invents_a_name(
     await page.goto(f"{platform_single.base_url}/d/{seeded.display_code}")
     await page.wait_for_selector("[data-link=live]", timeout=15_000)
 
-    await _send(platform_single, tmp_path, ["CT01_33~1~FINISH~1187~08:21:44.90~1~0D4E5F~2"])
+    await simulate_lines(
+        platform_single, tmp_path, ["CT01_33~1~FINISH~1187~08:21:44.90~1~0D4E5F~2"]
+    )
     await page.wait_for_selector("text=Ann Lee", timeout=15_000)
 
-    await _send(platform_single, tmp_path, ["CT01_33~2~FINISH~4242~08:22:01.00~1~0D4E5F~2"])
+    await simulate_lines(
+        platform_single, tmp_path, ["CT01_33~2~FINISH~4242~08:22:01.00~1~0D4E5F~2"]
+    )
     await page.wait_for_selector("text=Bib 4242", timeout=15_000)
     await page.screenshot(path=str(tmp_path / "display.png"))
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import CT_EVENT_ID, Platform, Seeded
+from tests.e2e.conftest import Platform, Seeded, simulate_lines
 
 CAPTURE = [
     "CT01_33~1~START~1187~08:00:03.17~1~0A1B2C~4",
@@ -47,39 +45,16 @@ async def _collect_runner_events(
                 event, ident, data = "", "", []
 
 
-def _simulate(platform: Platform, capture: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "simulate",
-            "--capture",
-            str(capture),
-            "--port",
-            str(platform.collector_port),
-            "--fast",
-            "--event-id",
-            CT_EVENT_ID,
-        ],
-        env=platform.env,
-        check=True,
-        timeout=60,
-    )
-
-
 async def test_read_line_reaches_a_screen_through_redis(
     platform_redis: Platform, seeded: Seeded, tmp_path: Path
 ) -> None:
-    capture = tmp_path / "capture.txt"
-    capture.write_text("\r\n".join(CAPTURE) + "\r\n")
     url = f"{platform_redis.base_url}/d/{seeded.display_code}/stream"
     events: list[tuple[str, str]] = []
     ready = asyncio.Event()
     reader = asyncio.create_task(_collect_runner_events(url, 3, events, ready))
     await asyncio.wait_for(ready.wait(), 15)
 
-    await asyncio.to_thread(_simulate, platform_redis, capture)
+    await simulate_lines(platform_redis, tmp_path, CAPTURE)
     await asyncio.wait_for(reader, 30)
 
     html = [data for _, data in events]

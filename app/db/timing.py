@@ -100,6 +100,7 @@ async def count_reads(conn: AsyncConnection) -> int:
 class SessionStats:
     id: int
     session_name: str
+    provider_identity: str
     status: str
     total_reads: int
     unique_tags: int

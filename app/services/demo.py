@@ -128,12 +128,21 @@ class DemoInfo:
     participants: int
 
 
+def _is_marker(tag: str) -> bool:
+    """ChronoTrack test and marker chips (99995 and the like) are not athletes."""
+    return tag.isdigit() and int(tag) >= 99_990
+
+
 def demo_participants(tags: Iterable[str], unassigned_every: int = 25) -> list[ParticipantIn]:
     """Made-up demo runners for the tags of the replay; every Nth tag stays unassigned
     so the demo also shows how an unknown chip looks (its bib, never a made-up name)."""
     people: list[ParticipantIn] = []
     for i, tag in enumerate(sorted({normalize_tag(t) for t in tags if t not in CONTROL_TAGS})):
-        if not tag or (unassigned_every and i % unassigned_every == unassigned_every - 1):
+        if (
+            not tag
+            or _is_marker(tag)
+            or (unassigned_every and i % unassigned_every == unassigned_every - 1)
+        ):
             continue
         h = int.from_bytes(hashlib.sha256(tag.encode()).digest()[:8], "big")
         people.append(

@@ -117,6 +117,7 @@ CREATE INDEX timing_reads_tag_idx ON timing_reads (session_id, tag_code);
 CREATE VIEW timing_session_stats AS
 SELECT ts.id,
        ts.session_name,
+       ts.provider_identity,
        ts.tenant_id,
        ts.event_id,
        ts.status,

@@ -81,10 +81,11 @@ SELECT r.id, r.session_id, r.location_name, r.tag_code, r.read_at, r.sequence_nu
  LIMIT %(limit)s;
 
 -- name: session_stats_for_event
-SELECT id, session_name, status, total_reads, unique_tags, total_locations, first_read, last_read
+SELECT id, session_name, provider_identity, status, total_reads, unique_tags, total_locations,
+       first_read, last_read
   FROM timing_session_stats
  WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s
- ORDER BY created_at DESC;
+ ORDER BY created_at DESC, provider_identity;
 
 -- name: latest_event_gun_time
 -- The gun a display counts elapsed time from: the newest guntime control read of the event.

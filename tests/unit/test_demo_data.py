@@ -29,3 +29,8 @@ def test_display_codes() -> None:
     assert all(is_display_code(c) for c in codes)
     assert not is_display_code("abc") and not is_display_code("ABCDEFGH")
     assert not set("01ilo") & set(ALPHABET)
+
+
+def test_marker_chips_are_never_given_a_name() -> None:
+    chips = {p.chip_code for p in demo_participants(["99995", "99998", "7544"], unassigned_every=0)}
+    assert chips == {"7544"}

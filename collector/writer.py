@@ -1,4 +1,9 @@
-"""The one ingest writer: batches accepted reads, stores them with COPY, publishes after commit."""
+"""The one ingest writer: batches accepted reads, stores them with COPY, publishes after commit.
+
+While PostgreSQL is away the batches go to the local spool instead (fsynced, so they count
+as durable) and are published at once as provisional reads; a drainer stores the spool in
+order when the database is back, and new batches queue behind it until it is empty.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,36 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from uuid import uuid4
 
 from app.db import timing
 from app.db.pool import Pool, connection
 from app.domain.errors import Unavailable
-from app.domain.reads import NewRead, ReadBatch, StoredRead, event_channel, session_channel
+from app.domain.reads import (
+    NewRead,
+    NewReject,
+    ReadBatch,
+    StoredRead,
+    event_channel,
+    session_channel,
+)
 from app.pubsub import Bus
+from collector.spool import Item, Spool
 
 log = logging.getLogger(__name__)
 
 # A batch that fails this often for a reason other than an unreachable database is split
 # in halves, so that one row the database refuses cannot hold back every other read.
 _SPLIT_AFTER = 3
-_MAX_BACKOFF = 5.0
+_MAX_BACKOFF = 2.0
+# How long a batch waits for a database connection before it goes to the spool instead.
+_CONNECT_TIMEOUT = 1.0
 _PUBLISH_TIMEOUT = 2.0
 # Committed batches waiting to be published; the writer waits when the bus falls this far behind.
 _PUBLISH_BACKLOG = 8
-# Rows the database refused on their own, kept for the operator (bounded).
+# Rows refused even as rejects (the database refuses everything about them), kept in memory.
 _KEEP_REFUSED = 10_000
+_DRAIN_CHUNK = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +50,26 @@ class Claim:
     event_id: int | None
 
 
-class IngestWriter:
-    """Connections `put` reads; a single task writes them in batches.
+@dataclass(frozen=True, slots=True)
+class _Publication:
+    reads: list[StoredRead]
+    provisional: bool
 
-    The queue is bounded: when the database falls behind (or is down), `put` waits, the
-    connection stops reading its socket and TCP pushes back on the provider. Nothing a
-    connection has put is dropped: a failed batch is retried until it is stored. Only a
-    row that the database refuses on its own, whatever the retries, is set aside in
-    `refused` (and logged with its raw line) so that it cannot block the rest.
+
+class IngestWriter:
+    """Connections `put` reads and rejected lines; a single task writes them in batches.
+
+    The queue is bounded: when storing falls behind, `put` waits, the connection stops
+    reading its socket and TCP pushes back on the provider. Nothing a connection has put is
+    dropped: a batch is committed, or fsynced to the spool. A row the database refuses on
+    its own, whatever the retries, is stored as a reject with its raw line.
     """
 
     def __init__(
         self,
         pool: Pool,
         bus: Bus,
+        spool: Spool,
         *,
         max_rows: int,
         max_ms: int,
@@ -54,42 +77,53 @@ class IngestWriter:
     ) -> None:
         self._pool = pool
         self._bus = bus
+        self._spool = spool
         self._max_rows = max(1, max_rows)
         self._max_wait = max(0, max_ms) / 1000
-        self._queue: asyncio.Queue[NewRead | None] = asyncio.Queue(
-            max_pending or self._max_rows * 10
-        )
+        self._queue: asyncio.Queue[Item | None] = asyncio.Queue(max_pending or self._max_rows * 10)
         self._locations: dict[tuple[int, str], int] = {}
         self._claims: dict[int, Claim] = {}
+        # (session, location) → highest seq committed or spooled: where a provider resumes.
+        self._durable: dict[tuple[int, str], int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._drainer: asyncio.Task[None] | None = None
+        self._spooled = asyncio.Event()
         # Publishing runs in its own task so that serialising batch N overlaps with the
         # database working on batch N+1; one task keeps the bus in commit order.
-        self._committed: asyncio.Queue[list[StoredRead] | None] = asyncio.Queue(_PUBLISH_BACKLOG)
+        self._committed: asyncio.Queue[_Publication | None] = asyncio.Queue(_PUBLISH_BACKLOG)
         self._publisher: asyncio.Task[None] | None = None
         self._in_flight = 0
         self.accepted = 0
+        self.rejects = 0
         self.stored = 0
         self.duplicates = 0
         self.batches = 0
         self.failures = 0
+        self.spooled = 0
+        self.drained = 0
         self.publish_failures = 0
         self.last_error: str | None = None
-        self.refused: deque[NewRead] = deque(maxlen=_KEEP_REFUSED)
+        self.refused: deque[Item] = deque(maxlen=_KEEP_REFUSED)
 
-    # -- used by connections --------------------------------------------------------------
+    # -- used by the collector and its connections -------------------------------------------
 
     def start(self) -> None:
+        self._recover_spool()
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
+        self._drainer = asyncio.create_task(self._drain(), name="ingest-drainer")
         self._publisher = asyncio.create_task(self._publish_committed(), name="ingest-publisher")
 
-    async def put(self, reads: Iterable[NewRead]) -> None:
+    async def put(self, items: Iterable[Item]) -> None:
         queue = self._queue
-        for read in reads:
+        for item in items:
             if queue.full():
-                await queue.put(read)
+                await queue.put(item)
             else:
-                queue.put_nowait(read)
-            self.accepted += 1
+                queue.put_nowait(item)
+            if isinstance(item, NewRead):
+                self.accepted += 1
+            else:
+                self.rejects += 1
 
     def claim(self, session_id: int, tenant_id: int | None, event_id: int | None) -> None:
         """Where the session's reads are published from now on."""
@@ -101,29 +135,52 @@ class IngestWriter:
     def remember_location(self, session_id: int, name: str, location_id: int) -> None:
         self._locations[(session_id, name)] = location_id
 
+    def durable_points(self, session_id: int) -> dict[str, int]:
+        """Location → highest seq this process committed or spooled for the session."""
+        return {loc: seq for (sid, loc), seq in self._durable.items() if sid == session_id}
+
     @property
     def pending(self) -> int:
-        """Reads accepted but not yet committed."""
+        """Items accepted but neither committed nor spooled yet."""
         return self._queue.qsize() + self._in_flight
 
+    @property
+    def spool_segments(self) -> int:
+        return self._spool.segments
+
     async def stop(self, grace: float = 10.0) -> None:
-        """Write everything already accepted, then end; gives up after `grace` seconds."""
-        if self._task is None or self._publisher is None:
+        """Commit or spool everything already accepted, then end.
+
+        What is still spooled stays on disk and is drained by the next start.
+        """
+        if self._task is None or self._publisher is None or self._drainer is None:
             return
         try:
             async with asyncio.timeout(grace):
                 await self._queue.put(None)
                 await asyncio.shield(self._task)
+        except TimeoutError:
+            log.error("stopping with %d items neither stored nor spooled", self.pending)
+            self._task.cancel()
+        self._drainer.cancel()
+        await asyncio.gather(self._task, self._drainer, return_exceptions=True)
+        try:
+            async with asyncio.timeout(_PUBLISH_TIMEOUT):
                 await self._committed.put(None)
                 await asyncio.shield(self._publisher)
         except TimeoutError:
-            log.error("stopping with %d reads not stored: %s", self.pending, self.last_error)
-            for task in (self._task, self._publisher):
-                task.cancel()
-            await asyncio.gather(self._task, self._publisher, return_exceptions=True)
-        self._task = self._publisher = None
+            self._publisher.cancel()
+            await asyncio.gather(self._publisher, return_exceptions=True)
+        self._spool.close()
+        if not self._spool.empty:
+            log.warning(
+                "stopped with %d spool segment(s) in %s; the next start stores them",
+                self._spool.segments,
+                self._spool.directory,
+            )
+        self._task = self._publisher = self._drainer = None
 
-    # -- the writer task --------------------------------------------------------------------
+    # -- the writer task ----------------------------------------------------------------------
 
     async def _run(self) -> None:
         queue = self._queue
@@ -155,65 +212,170 @@ class IngestWriter:
             if last:
                 return
 
-    async def _write(self, batch: list[NewRead]) -> None:
+    async def _write(self, batch: list[Item]) -> None:
+        # While anything is spooled, later batches queue behind it to keep commit order.
+        if self._spool.empty:
+            try:
+                stored = await self._commit(batch)
+            except Unavailable as exc:
+                self.failures += 1
+                self.last_error = str(exc)
+                log.warning("database unavailable (%s); spooling reads locally", exc)
+            else:
+                self._committed_batch(batch, stored)
+                if stored:
+                    await self._committed.put(_Publication(stored, provisional=False))
+                return
+        self._spool.append(batch)
+        self.spooled += len(batch)
+        self._mark_durable(batch)
+        self._spooled.set()
+        provisional = [_provisional(r) for r in batch if isinstance(r, NewRead)]
+        if provisional:
+            await self._committed.put(_Publication(provisional, provisional=True))
+
+    async def _commit(self, batch: Sequence[Item]) -> list[StoredRead]:
+        """Store a batch; Unavailable propagates (the caller spools or waits).
+
+        Any other failure is retried, then the batch is split, and a single row the
+        database still refuses is kept as a reject.
+        """
         attempt = 0
         while True:
             try:
-                stored = await self._store(batch)
-            # Whatever the failure, the batch is kept and retried; the writer never dies.
+                return await self._store(batch)
+            except Unavailable:
+                raise
+            # Whatever else fails, the batch is kept; the writer never dies.
             except Exception as exc:
                 attempt += 1
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 # A cached location id may be what the database refused.
                 self._locations.clear()
-                if not isinstance(exc, Unavailable) and attempt >= _SPLIT_AFTER:
-                    if len(batch) > 1:
-                        middle = len(batch) // 2
-                        await self._write(batch[:middle])
-                        await self._write(batch[middle:])
-                    else:
-                        self.refused.append(batch[0])
-                        log.error("the database refuses read %r: %s", batch[0].raw_line, exc)
-                    return
-                delay = min(_MAX_BACKOFF, 0.1 * 2**attempt)
-                log.warning(
-                    "storing %d reads failed (%s); retry %d in %.1fs",
-                    len(batch),
-                    self.last_error,
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            self.batches += 1
-            self.stored += len(stored)
-            self.duplicates += len(batch) - len(stored)
-            if attempt:
-                log.info("stored %d reads after %d retries", len(batch), attempt)
-            if stored:
-                await self._committed.put(stored)
-            return
+                if attempt < _SPLIT_AFTER:
+                    delay = min(_MAX_BACKOFF, 0.1 * 2**attempt)
+                    log.warning(
+                        "storing %d items failed (%s); retry %d in %.1fs",
+                        len(batch),
+                        self.last_error,
+                        attempt,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                if len(batch) > 1:
+                    middle = len(batch) // 2
+                    return await self._commit(batch[:middle]) + await self._commit(batch[middle:])
+                await self._refuse(batch[0], exc)
+                return []
 
-    async def _store(self, batch: Sequence[NewRead]) -> list[StoredRead]:
-        async with connection(self._pool) as conn:
+    async def _refuse(self, item: Item, exc: Exception) -> None:
+        log.error("the database refuses %r: %s", item, exc)
+        reject = (
+            item
+            if isinstance(item, NewReject)
+            else NewReject(
+                uuid4(),
+                item.session_id,
+                "",
+                "refused_by_database",
+                f"{type(exc).__name__}: {exc}"[:1000],
+                item.raw_line.encode(),
+                item.received_at,
+            )
+        )
+        # With its session if the database takes it, else without: the session may be what
+        # it refused.
+        for attempt in (reject, reject._replace(session_id=None)):
+            try:
+                async with connection(self._pool, _CONNECT_TIMEOUT) as conn:
+                    await timing.store_rejects(conn, [attempt])
+                return
+            except Exception as again:
+                log.error("storing the refused line as a reject failed: %s", again)
+        self.refused.append(item)
+
+    async def _store(self, batch: Sequence[Item]) -> list[StoredRead]:
+        reads = [r for r in batch if isinstance(r, NewRead)]
+        rejects = [r for r in batch if isinstance(r, NewReject)]
+        async with connection(self._pool, _CONNECT_TIMEOUT) as conn:
             ids = self._locations
-            for read in batch:
+            for read in reads:
                 key = (read.session_id, read.location_name)
                 if key not in ids:
                     ids[key] = await timing.ensure_location(
                         conn, read.session_id, read.location_name, read.reader_id or None
                     )
-            rows = [r._replace(location_id=ids[(r.session_id, r.location_name)]) for r in batch]
-            return await timing.store_reads(conn, rows)
+            rows = [r._replace(location_id=ids[(r.session_id, r.location_name)]) for r in reads]
+            stored = await timing.store_reads(conn, rows)
+            await timing.store_rejects(conn, rejects)
+            return stored
+
+    def _committed_batch(self, batch: Sequence[Item], stored: list[StoredRead]) -> None:
+        reads = sum(isinstance(r, NewRead) for r in batch)
+        self.batches += 1
+        self.stored += len(stored)
+        self.duplicates += reads - len(stored)
+        self._mark_durable(batch)
+
+    def _mark_durable(self, batch: Sequence[Item]) -> None:
+        durable = self._durable
+        for r in batch:
+            if isinstance(r, NewRead):
+                key = (r.session_id, r.location_name)
+                if durable.get(key, -1) < r.sequence_number:
+                    durable[key] = r.sequence_number
+
+    # -- the spool ----------------------------------------------------------------------------
+
+    def _recover_spool(self) -> None:
+        """Segments left by an earlier process: their reads count as durable, drain them."""
+        if self._spool.empty:
+            return
+        count = 0
+        for item in self._spool.recovered():
+            self._mark_durable((item,))
+            count += 1
+        log.warning("%d items in the spool from an earlier run; storing them", count)
+        self._spooled.set()
+
+    async def _drain(self) -> None:
+        attempt = 0
+        while True:
+            await self._spooled.wait()
+            spool = self._spool
+            while not spool.empty:
+                spool.seal()
+                path = spool.oldest()
+                assert path is not None
+                for chunk in spool.read(path, _DRAIN_CHUNK):
+                    while True:
+                        try:
+                            stored = await self._commit(chunk)
+                            break
+                        except Unavailable as exc:
+                            attempt += 1
+                            self.last_error = str(exc)
+                            await asyncio.sleep(min(_MAX_BACKOFF, 0.1 * 2**attempt))
+                    attempt = 0
+                    self._committed_batch(chunk, stored)
+                    self.drained += len(chunk)
+                    if stored:
+                        await self._committed.put(_Publication(stored, provisional=False))
+                spool.remove_oldest()
+                log.info("spool segment %s stored", path.name)
+            self._spooled.clear()
+
+    # -- publishing ---------------------------------------------------------------------------
 
     async def _publish_committed(self) -> None:
-        while (stored := await self._committed.get()) is not None:
-            await self._publish(stored)
+        while (publication := await self._committed.get()) is not None:
+            await self._publish(publication)
 
-    async def _publish(self, stored: list[StoredRead]) -> None:
+    async def _publish(self, publication: _Publication) -> None:
         by_session: dict[int, list[StoredRead]] = defaultdict(list)
-        for read in stored:
+        for read in publication.reads:
             by_session[read.session_id].append(read)
         for session_id, reads in by_session.items():
             claim = self.claim_of(session_id)
@@ -222,7 +384,9 @@ class IngestWriter:
                 if claim.event_id is not None
                 else session_channel(session_id)
             )
-            message = ReadBatch(session_id, claim.event_id, claim.tenant_id, tuple(reads))
+            message = ReadBatch(
+                session_id, claim.event_id, claim.tenant_id, tuple(reads), publication.provisional
+            )
             try:
                 async with asyncio.timeout(_PUBLISH_TIMEOUT):
                     await self._bus.publish(channel, message.to_json())
@@ -230,3 +394,16 @@ class IngestWriter:
             except Exception as exc:
                 self.publish_failures += 1
                 log.warning("publishing %d reads on %s failed: %s", len(reads), channel, exc)
+
+
+def _provisional(read: NewRead) -> StoredRead:
+    """A spooled read as screens see it before it has a database id (id 0)."""
+    return StoredRead(
+        0,
+        read.session_id,
+        read.location_name,
+        read.tag_code,
+        read.read_at,
+        read.sequence_number,
+        read.lap_count,
+    )

@@ -15,7 +15,10 @@ from app.domain.errors import Unavailable
 Pool = AsyncConnectionPool
 
 
-async def open_pool(conninfo: str, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
+async def open_pool(
+    conninfo: str, min_size: int = 2, max_size: int = 10, *, wait: bool = True
+) -> AsyncConnectionPool:
+    """wait=False returns at once even if the server is down (the collector spools meanwhile)."""
     pool = AsyncConnectionPool(
         conninfo,
         min_size=min_size,
@@ -25,15 +28,21 @@ async def open_pool(conninfo: str, min_size: int = 2, max_size: int = 10) -> Asy
         check=AsyncConnectionPool.check_connection,
         kwargs={"autocommit": True},
     )
-    await pool.open(wait=True, timeout=30)
+    await pool.open(wait=wait, timeout=30)
     return pool
 
 
 @asynccontextmanager
-async def connection(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnection]:
-    """Borrow a connection for one unit of work; database outages become Unavailable."""
+async def connection(
+    pool: AsyncConnectionPool, wait: float | None = None
+) -> AsyncIterator[AsyncConnection]:
+    """Borrow a connection for one unit of work; database outages become Unavailable.
+
+    wait bounds the wait for a connection (default: the pool's 30 s); the collector
+    uses a short one so an outage is noticed in a second and its reads go to the spool.
+    """
     try:
-        async with pool.connection() as conn:
+        async with pool.connection(wait) as conn:
             yield conn
     except (psycopg.OperationalError, PoolTimeout) as exc:
         raise Unavailable("the database cannot be reached") from exc

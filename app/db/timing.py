@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from app.db.queries import q
-from app.domain.reads import NewRead, StoredRead
+from app.domain.reads import NewRead, NewReject, StoredRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,32 @@ async def store_reads(conn: AsyncConnection, reads: Sequence[NewRead]) -> list[S
             return await inserted.fetchall()
 
 
+async def store_rejects(conn: AsyncConnection, rejects: Sequence[NewReject]) -> None:
+    """Keep rejected lines with their raw bytes; idempotent on each reject's key."""
+    if not rejects:
+        return
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(q("insert_reject"), rejects)
+
+
+async def count_rejects(conn: AsyncConnection) -> int:
+    cur = await conn.execute(q("count_rejects"))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def resume_points(conn: AsyncConnection, session_id: int) -> dict[str, int]:
+    """Location name → highest seq durably stored for the session."""
+    cur = await conn.execute(q("resume_points"), {"session_id": session_id})
+    return {name: int(seq) for name, seq in await cur.fetchall()}
+
+
+async def event_chip_codes(conn: AsyncConnection, event_id: int) -> set[str]:
+    """The normalised chip codes of an event's participants."""
+    cur = await conn.execute(q("event_chip_codes"), {"event_id": event_id})
+    return {code for (code,) in await cur.fetchall()}
+
+
 async def count_reads(conn: AsyncConnection) -> int:
     cur = await conn.execute(q("count_reads"))
     row = await cur.fetchone()
@@ -145,7 +171,7 @@ async def session_stats_for_event(
 
 
 async def latest_gun_time(conn: AsyncConnection, tenant_id: int, event_id: int) -> datetime | None:
-    """When the newest guntime control read of the event says the gun went off."""
+    """The newest gun start of the event's sessions (from their guntime reads)."""
     cur = await conn.execute(
         q("latest_event_gun_time"), {"tenant_id": tenant_id, "event_id": event_id}
     )

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
+from uuid import UUID
 
 
 class NewRead(NamedTuple):
@@ -25,9 +26,25 @@ class NewRead(NamedTuple):
     received_at: datetime
 
 
+class NewReject(NamedTuple):
+    """A line that is no valid read or protocol line, kept for the operator (column order)."""
+
+    # A uuid made when the line is rejected: storing the same reject twice keeps one row.
+    reject_key: UUID
+    session_id: int | None
+    peer: str
+    reason: str
+    detail: str
+    raw_line: bytes
+    received_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class StoredRead:
-    """A read that is durably in timing_reads; id orders reads by commit."""
+    """A read that is durably in timing_reads; id orders reads by commit.
+
+    id is 0 for a provisional read: spooled while the database was away, not yet stored.
+    """
 
     id: int
     session_id: int
@@ -46,12 +63,15 @@ class ReadBatch:
     event_id: int | None
     tenant_id: int | None
     reads: tuple[StoredRead, ...]
+    # Spooled while the database was away: shown live now, stored (with ids) later.
+    provisional: bool = False
 
     def to_json(self) -> bytes:
         body = {
             "session_id": self.session_id,
             "event_id": self.event_id,
             "tenant_id": self.tenant_id,
+            "provisional": self.provisional,
             # Built by hand: asdict() deep-copies and was the largest cost of ingest.
             "reads": [
                 {
@@ -75,6 +95,7 @@ class ReadBatch:
             session_id=body["session_id"],
             event_id=body["event_id"],
             tenant_id=body["tenant_id"],
+            provisional=bool(body.get("provisional", False)),
             reads=tuple(
                 StoredRead(**{**r, "read_at": datetime.fromisoformat(r["read_at"])})
                 for r in body["reads"]

@@ -46,16 +46,39 @@ COPY read_staging (session_id, location_id, sequence_number, location_name, tag_
 FROM STDIN;
 
 -- name: insert_staged_reads
--- Idempotent: a re-stream or a resume hits the unique key and adds nothing.
-INSERT INTO timing_reads (session_id, location_id, sequence_number, location_name, tag_code,
-                          read_time, read_at, lap_count, reader_id, gator_number, raw_line,
-                          received_at)
-SELECT session_id, location_id, sequence_number, location_name, tag_code, read_time, read_at,
-       lap_count, reader_id, gator_number, raw_line, received_at
-  FROM read_staging
- ORDER BY read_at
-ON CONFLICT ON CONSTRAINT timing_reads_idempotency_key DO NOTHING
-RETURNING id, session_id, location_name, tag_code, read_at, sequence_number, lap_count;
+-- Idempotent: a re-stream or a resume hits the unique key and adds nothing. In the same
+-- statement, new guntime reads become gun starts and each location's resume point moves
+-- up to the highest seq of the batch (repeats included: they are durable too).
+WITH inserted AS (
+    INSERT INTO timing_reads (session_id, location_id, sequence_number, location_name, tag_code,
+                              read_time, read_at, lap_count, reader_id, gator_number, raw_line,
+                              received_at)
+    SELECT session_id, location_id, sequence_number, location_name, tag_code, read_time, read_at,
+           lap_count, reader_id, gator_number, raw_line, received_at
+      FROM read_staging
+     ORDER BY read_at
+    ON CONFLICT ON CONSTRAINT timing_reads_idempotency_key DO NOTHING
+    RETURNING id, session_id, location_id, location_name, tag_code, read_at, sequence_number,
+              lap_count
+), guns AS (
+    INSERT INTO timing_gun_starts (session_id, location_id, read_id, gun_at)
+    SELECT session_id, location_id, id, read_at FROM inserted WHERE lower(tag_code) = 'guntime'
+), resume AS (
+    UPDATE timing_locations l
+       SET last_sequence = greatest(l.last_sequence, s.last_sequence)
+      FROM (SELECT location_id, max(sequence_number) AS last_sequence
+              FROM read_staging GROUP BY location_id) s
+     WHERE l.id = s.location_id
+)
+SELECT id, session_id, location_name, tag_code, read_at, sequence_number, lap_count
+  FROM inserted
+ ORDER BY id;
+
+-- name: resume_points
+-- Where each location of a session resumes: its highest durably stored seq.
+SELECT location_name, last_sequence
+  FROM timing_locations
+ WHERE session_id = %(session_id)s AND last_sequence IS NOT NULL;
 
 -- name: touch_session
 UPDATE timing_sessions SET updated_at = now() WHERE id = %(session_id)s;
@@ -88,11 +111,23 @@ SELECT id, session_name, provider_identity, status, total_reads, unique_tags, to
  ORDER BY created_at DESC, provider_identity;
 
 -- name: latest_event_gun_time
--- The gun a display counts elapsed time from: the newest guntime control read of the event.
-SELECT r.read_at
-  FROM timing_reads r
-  JOIN timing_sessions s ON s.id = r.session_id
+-- The gun a display counts elapsed time from: the newest gun start of the event's sessions.
+SELECT g.gun_at
+  FROM timing_gun_starts g
+  JOIN timing_sessions s ON s.id = g.session_id
  WHERE s.event_id = %(event_id)s AND s.tenant_id = %(tenant_id)s
-   AND lower(r.tag_code) = 'guntime'
- ORDER BY r.id DESC
+ ORDER BY g.read_id DESC
  LIMIT 1;
+
+-- name: insert_reject
+-- Keyed by the collector, so draining a spool twice stores each rejected line once.
+INSERT INTO timing_rejects (reject_key, session_id, peer, reason, detail, raw_line, received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (reject_key) DO NOTHING;
+
+-- name: count_rejects
+SELECT count(*) FROM timing_rejects;
+
+-- name: event_chip_codes
+-- Every chip code of an event's participants (stored normalised), for decoder health.
+SELECT chip_code FROM participant_chips WHERE event_id = %(event_id)s;

@@ -13,6 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
+
 from app.settings import Settings
 
 log = logging.getLogger("racedisplay")
@@ -146,13 +148,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     settings = resolve_database(settings.with_secret())
-    _migrate(settings)
-    if args.command == "migrate":
-        return 0
     if args.command == "collector":
         from collector.server import run_collector
 
+        try:
+            _migrate(settings)
+        except psycopg.OperationalError as exc:
+            # A restart during a database outage: take reads into the spool meanwhile.
+            log.warning("database unreachable (%s); the collector starts anyway", exc)
+
         asyncio.run(run_collector(settings))
+        return 0
+    _migrate(settings)
+    if args.command == "migrate":
         return 0
     if args.command == "web":
         asyncio.run(_run_web(settings))

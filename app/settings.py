@@ -38,6 +38,16 @@ class Settings:
     batch_max_ms: int = 50
     # Zone for provider times that carry none (CTP01 never sends one).
     timing_timezone: str = "UTC"
+    # The time-format setting asked of every provider: iso, normal, unix or msecs.
+    ctp_time_format: str = "iso"
+    # Where reads wait while the database is away; default: <data_dir>/spool.
+    spool_dir: Path | None = None
+    # Provider connections at once; more are refused so a flood cannot exhaust memory.
+    max_connections: int = 1000
+    # A timing point with no read for this long is shown as silent.
+    silent_after_s: int = 30
+    # Where the web app reads decoder health; default: the collector's status port here.
+    collector_status_url: str = ""
     db_pool_min: int = 2
     db_pool_max: int = 10
     log_level: str = "INFO"
@@ -60,6 +70,11 @@ class Settings:
             batch_max_rows=_int(env, "INGEST_BATCH_ROWS", d.batch_max_rows),
             batch_max_ms=_int(env, "INGEST_BATCH_MS", d.batch_max_ms),
             timing_timezone=env.get("TIMING_TIMEZONE") or d.timing_timezone,
+            ctp_time_format=(env.get("CTP_TIME_FORMAT") or d.ctp_time_format).lower(),
+            spool_dir=Path(env["COLLECTOR_SPOOL_DIR"]) if env.get("COLLECTOR_SPOOL_DIR") else None,
+            max_connections=_int(env, "COLLECTOR_MAX_CONNECTIONS", d.max_connections),
+            silent_after_s=_int(env, "SILENT_AFTER_S", d.silent_after_s),
+            collector_status_url=env.get("COLLECTOR_STATUS_URL") or "",
             db_pool_min=_int(env, "DB_POOL_MIN", d.db_pool_min),
             db_pool_max=_int(env, "DB_POOL_MAX", d.db_pool_max),
             log_level=(env.get("LOG_LEVEL") or d.log_level).upper(),
@@ -75,6 +90,14 @@ class Settings:
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return replace(self, secret_key=path.read_text().strip())
+
+    @property
+    def status_url(self) -> str:
+        return self.collector_status_url or f"http://127.0.0.1:{self.status_port}/status"
+
+    @property
+    def collector_spool_dir(self) -> Path:
+        return self.spool_dir or self.data_dir / "spool"
 
     @property
     def base_url(self) -> str:

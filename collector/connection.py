@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
+from uuid import uuid4
 
 import ct_parser
 from ct_parser import Parser, Read
@@ -16,8 +17,9 @@ from ct_parser import Parser, Read
 from app.db import timing
 from app.db.pool import Pool, connection
 from app.domain.errors import Unavailable
-from app.domain.reads import NewRead
+from app.domain.reads import NewRead, NewReject
 from collector import times
+from collector.health import DecoderHealth, PointHealth
 from collector.session import (
     Closed,
     Ctp01Session,
@@ -44,6 +46,14 @@ _INT = 2**31
 _KEEP_REJECTED = 20
 _LOG_REJECTED = 20
 _MAX_BACKOFF = 5.0
+# Rejected lines stored per connection; past this a garbage flood is only counted, so it
+# cannot fill the database or crowd the writer that other providers share.
+_STORE_REJECTED = 10_000
+# Reads pushed before the timing session is open are held; past this they are kept as
+# rejects (with their raw line) rather than in memory.
+_MAX_HELD = 50_000
+# Resume points and locations are asked for once, briefly, when a session opens.
+_RESUME_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +64,14 @@ class Rejected:
     at: datetime
 
 
-@dataclass(slots=True)
-class _Session:
+@dataclass(frozen=True, slots=True)
+class KnownSession:
+    """A provider identity's session as last opened, for reconnects while the database is away."""
+
     id: int
     name: str
+    tenant_id: int | None
+    event_id: int | None
 
 
 class ProviderConnection:
@@ -71,6 +85,9 @@ class ProviderConnection:
         zone: tzinfo,
         version: str,
         timeouts: Timeouts,
+        time_format: str,
+        health: DecoderHealth,
+        known_sessions: dict[str, KnownSession],
         on_session: Callable[[str], None],
     ) -> None:
         self._reader = reader
@@ -84,19 +101,28 @@ class ProviderConnection:
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "unknown"
         loop = asyncio.get_running_loop()
         self._machine = Ctp01Session(
-            Parser(max_line_len=MAX_LINE), loop.time(), version=version, timeouts=timeouts
+            Parser(max_line_len=MAX_LINE),
+            loop.time(),
+            version=version,
+            timeouts=timeouts,
+            time_format=time_format,
         )
+        self._health = health
+        self._known_sessions = known_sessions
+        self._point: PointHealth | None = None
         self.connected_since = datetime.now(UTC)
         self.identity: str | None = None
         self.reads = 0
         self.rejected: Counter[str] = Counter()
         self.recent_rejected: deque[Rejected] = deque(maxlen=_KEEP_REJECTED)
         self.close_reason: str | None = None
-        self._session: _Session | None = None
+        self._session: KnownSession | None = None
+        self._rejects: list[NewReject] = []
         self._tenant_id: int | None = None
         self._event_id: int | None = None
         # Reads that came before the timing session was open: (received_at, reads).
         self._held: list[tuple[datetime, list[Read]]] = []
+        self._held_count = 0
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -125,13 +151,17 @@ class ProviderConnection:
                     events = machine.receive_eof(now)
                 events += machine.tick(now)
                 closed = await self._handle(events)
+                await self._hand_over_rejects()
                 self._flush()
                 if closed:
                     break
         finally:
             if self._held:
                 await self._store_held_on_close()
+            await self._hand_over_rejects()
             await self._close_socket()
+            if self._point is not None:
+                self._health.disconnected(self._point, self.peer, self.close_reason, loop.time())
             log.info(
                 "provider %s (%s) disconnected: %s; %d reads, %d rejected lines",
                 self.peer,
@@ -141,8 +171,12 @@ class ProviderConnection:
                 sum(self.rejected.values()),
             )
 
+    @property
+    def awaiting_greeting(self) -> bool:
+        return self._machine.phase is Phase.GREETING
+
     def stop(self) -> None:
-        """Collector shutdown: stop reading; what was read is still handed to the writer."""
+        """Stop reading (collector shutdown); what was read is still handed to the writer."""
         self._stopping = True
         if not self._writer.is_closing():
             self._writer.close()
@@ -165,7 +199,7 @@ class ProviderConnection:
                 if self._session is None:
                     self.close_reason = "collector stopping"
                     return True
-                self._machine.start()
+                self._machine.start(await self._resume_points(self._session.id))
                 await self._release_held()
             elif isinstance(event, EventInfoChanged):
                 if self._session is not None:
@@ -184,9 +218,12 @@ class ProviderConnection:
     async def _accept(self, reads: list[Read]) -> None:
         received = datetime.now(UTC)
         if self._session is None:
-            self._held.append((received, reads))
+            self._hold(received, reads)
             return
-        await self._ingest.put(self._convert(self._session.id, received, reads))
+        converted = self._convert(self._session.id, received, reads)
+        if self._point is not None:
+            self._point.record(converted, asyncio.get_running_loop().time())
+        await self._ingest.put(converted)
 
     def _convert(self, session_id: int, received: datetime, reads: list[Read]) -> list[NewRead]:
         out: list[NewRead] = []
@@ -231,20 +268,49 @@ class ProviderConnection:
         raise ValueError(f"unknown time kind {kind}")
 
     def _reject(self, reason: str, detail: str, raw: bytes) -> None:
+        """Count a malformed line and queue it, raw bytes and all, for the rejects table."""
+        at = datetime.now(UTC)
         self.rejected[reason] += 1
-        self.recent_rejected.append(Rejected(reason, detail, raw, datetime.now(UTC)))
-        # A peer sending nothing but garbage must not flood the log; the counts are in /status.
+        if self._point is not None:
+            self._point.rejected[reason] += 1
+        self.recent_rejected.append(Rejected(reason, detail, raw, at))
         total = sum(self.rejected.values())
+        if total <= _STORE_REJECTED:
+            session_id = self._session.id if self._session else None
+            self._rejects.append(
+                NewReject(uuid4(), session_id, self.peer, reason, detail[:1000], raw, at)
+            )
+        elif total == _STORE_REJECTED + 1:
+            log.warning("%s: over %d rejected lines; counting the rest only", self.peer, total - 1)
+        # A peer sending nothing but garbage must not flood the log; the counts are in /status.
         level = logging.WARNING if total <= _LOG_REJECTED or total % 1000 == 0 else logging.DEBUG
         log.log(
             level, "%s: rejected line %d (%s: %s): %r", self.peer, total, reason, detail, raw[:200]
         )
 
+    async def _hand_over_rejects(self) -> None:
+        if self._rejects:
+            rejects, self._rejects = self._rejects, []
+            await self._ingest.put(rejects)
+
+    def _hold(self, received: datetime, reads: list[Read]) -> None:
+        room = _MAX_HELD - self._held_count
+        if room < len(reads):
+            for read in reads[max(room, 0) :]:
+                self._reject("before_session", "read pushed before the session was open", read.raw)
+            reads = reads[: max(room, 0)]
+        if reads:
+            self._held.append((received, reads))
+            self._held_count += len(reads)
+
     async def _release_held(self) -> None:
         assert self._session is not None
-        held, self._held = self._held, []
+        held, self._held, self._held_count = self._held, [], 0
         for received, reads in held:
-            await self._ingest.put(self._convert(self._session.id, received, reads))
+            converted = self._convert(self._session.id, received, reads)
+            if self._point is not None:
+                self._point.record(converted, asyncio.get_running_loop().time())
+            await self._ingest.put(converted)
 
     async def _store_held_on_close(self) -> None:
         """A provider that pushed reads and left before the handshake finished."""
@@ -252,10 +318,12 @@ class ProviderConnection:
             m = self._machine
             await self._open_session(m.connection_id, m.event, m.locations, retry=False)
         if self._session is None:
-            count = sum(len(reads) for _, reads in self._held)
-            log.error(
-                "%s: %d reads not stored: no timing session could be opened", self.peer, count
-            )
+            held, self._held, self._held_count = self._held, [], 0
+            log.error("%s: no timing session; %d held reads kept as rejects", self.peer,
+                      sum(len(reads) for _, reads in held))  # fmt: skip
+            for _, reads in held:
+                for read in reads:
+                    self._reject("no_session", "no timing session could be opened", read.raw)
             return
         await self._release_held()
 
@@ -269,7 +337,9 @@ class ProviderConnection:
         retry: bool = True,
     ) -> None:
         m = self._machine
-        self.identity = connection_id or f"{m.provider_program or 'unknown'}@{self.peer_host}"
+        identity = self.identity = (
+            connection_id or f"{m.provider_program or 'unknown'}@{self.peer_host}"
+        )
         name = datetime.now(UTC).strftime("Session_%Y%m%d_%H%M%S")
         attempt = 0
         while True:
@@ -277,13 +347,23 @@ class ProviderConnection:
                 async with connection(self._pool) as conn:
                     row = await timing.open_session(
                         conn,
-                        provider_identity=self.identity,
+                        provider_identity=identity,
                         session_name=name,
                         provider_program=m.provider_program,
                         provider_version=m.provider_version,
                     )
+                session = KnownSession(row.id, row.session_name, row.tenant_id, row.event_id)
                 break
             except Unavailable as exc:
+                known = self._known_sessions.get(identity)
+                if known is not None:
+                    # A reconnect during an outage: carry on in the session we know; its
+                    # reads go to the spool like everyone else's.
+                    log.warning(
+                        "%s: database unavailable; reusing session %s", self.peer, known.name
+                    )
+                    session = known
+                    break
                 attempt += 1
                 if not retry or self._stopping:
                     log.error("%s: cannot open a timing session: %s", self.peer, exc)
@@ -293,16 +373,54 @@ class ProviderConnection:
                     "%s: cannot open a timing session (%s); retry in %.1fs", self.peer, exc, delay
                 )
                 await asyncio.sleep(delay)
-        self._session = _Session(row.id, row.session_name)
-        self._tenant_id, self._event_id = row.tenant_id, row.event_id
-        self._ingest.claim(row.id, row.tenant_id, row.event_id)
-        self._on_session(row.session_name)
-        log.info(
-            "%s: %s is timing session %s (%d)", self.peer, self.identity, row.session_name, row.id
+        self._session = session
+        self._known_sessions[identity] = session
+        self._set_claim(session.tenant_id, session.event_id)
+        self._point = self._health.connected(
+            identity, self.peer, m.provider_program, m.provider_version
         )
+        self._point.session_id, self._point.session_name = session.id, session.name
+        self._point.rejected.update(self.rejected)
+        self._rejects = [r._replace(session_id=session.id) for r in self._rejects]
+        self._on_session(session.name)
+        log.info("%s: %s is timing session %s (%d)", self.peer, identity, session.name, session.id)
         if event is not None:
-            await self._claim(row.id, event)
-        await self._ensure_locations(row.id, locations)
+            await self._claim(session.id, event)
+        await self._ensure_locations(session.id, locations)
+
+    async def _resume_points(self, session_id: int) -> dict[str, int]:
+        """Where each location resumes: the higher of what the database and this process hold."""
+        points = self._ingest.durable_points(session_id)
+        try:
+            async with connection(self._pool, _RESUME_TIMEOUT) as conn:
+                stored = await timing.resume_points(conn, session_id)
+        except Unavailable as exc:
+            log.warning("%s: resume points from memory only: %s", self.peer, exc)
+            stored = {}
+        for location, seq in stored.items():
+            points[location] = max(seq, points.get(location, seq))
+        if self._point is not None:
+            for location, seq in points.items():
+                self._point.location(location).gaps.resume_from(seq)
+        if points:
+            log.info(
+                "%s: resuming %s",
+                self.peer,
+                ", ".join(f"{loc} after seq {seq}" for loc, seq in sorted(points.items())),
+            )
+        return points
+
+    def _set_claim(self, tenant_id: int | None, event_id: int | None) -> None:
+        self._tenant_id, self._event_id = tenant_id, event_id
+        if self._session is not None:
+            session = self._session
+            self._ingest.claim(session.id, tenant_id, event_id)
+            if self.identity is not None:
+                self._known_sessions[self.identity] = KnownSession(
+                    session.id, session.name, tenant_id, event_id
+                )
+        if self._point is not None:
+            self._point.tenant_id, self._point.event_id = tenant_id, event_id
 
     async def _claim(self, session_id: int, event: EventInfo) -> None:
         if not event.event_id:
@@ -315,8 +433,7 @@ class ProviderConnection:
         except Unavailable as exc:
             log.warning("%s: could not record event %s: %s", self.peer, event.event_id, exc)
             return
-        self._tenant_id, self._event_id = tenant_id, event_id
-        self._ingest.claim(session_id, tenant_id, event_id)
+        self._set_claim(tenant_id, event_id)
         if event_id is None:
             log.info(
                 "%s: event %s (%s) is not registered by any event",
@@ -329,7 +446,7 @@ class ProviderConnection:
         if not locations:
             return
         try:
-            async with connection(self._pool) as conn:
+            async with connection(self._pool, _RESUME_TIMEOUT) as conn:
                 for name in locations:
                     location_id = await timing.ensure_location(conn, session_id, name)
                     self._ingest.remember_location(session_id, name, location_id)

@@ -10,12 +10,15 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.db import catalog
+from app.db import catalog, timing
 from app.db.pool import Pool, connection, open_pool
+from app.domain.errors import Unavailable
 from app.pubsub import Bus, create_bus
 from app.settings import Settings
-from collector.connection import ProviderConnection
-from collector.session import Timeouts
+from collector.connection import KnownSession, ProviderConnection
+from collector.health import DecoderHealth, metric_lines
+from collector.session import Timeouts, settings_for
+from collector.spool import Spool
 from collector.status import StatusServer
 from collector.writer import IngestWriter
 
@@ -26,6 +29,14 @@ _DB_CHECK_TIMEOUT = 1.0
 # How long connections get to hand over what they have read when the collector stops.
 _CONNECTION_GRACE = 5.0
 _FLUSH_TIMEOUT = 10.0
+# How often the participants' chip codes are reloaded for the unknown-chip counts.
+_CHIPS_EVERY = 30.0
+# Connections from one host that have not greeted yet; a new one closes the oldest, so a
+# flood of idle sockets cannot crowd out a provider that greets at once.
+_UNGREETED_PER_HOST = 16
+
+
+_GAUGES = frozenset({"pending", "spool_segments", "refused"})
 
 
 def _version() -> str:
@@ -45,14 +56,23 @@ class Collector:
         self._timeouts = timeouts or Timeouts()
         self._zone = ZoneInfo(settings.timing_timezone)
         self._version = _version()
+        settings_for(settings.ctp_time_format)  # fails early on a bad CTP_TIME_FORMAT
         self._ingest = IngestWriter(
-            pool, bus, max_rows=settings.batch_max_rows, max_ms=settings.batch_max_ms
+            pool,
+            bus,
+            Spool(settings.collector_spool_dir),
+            max_rows=settings.batch_max_rows,
+            max_ms=settings.batch_max_ms,
         )
         self._server: asyncio.Server | None = None
         self._status = StatusServer(
-            settings.collector_host, settings.status_port, self.status, self.health
+            settings.collector_host, settings.status_port, self.status, self.health, self.metrics
         )
+        self.decoders = DecoderHealth(settings.silent_after_s)
+        self._known_sessions: dict[str, KnownSession] = {}
         self._connections: dict[ProviderConnection, asyncio.Task[Any]] = {}
+        self._refused_connections = 0
+        self._chips_task: asyncio.Task[None] | None = None
         self._running = False
         self.current_session: str | None = None
         self.started_at: datetime | None = None
@@ -66,6 +86,7 @@ class Collector:
         )
         self.tcp_port = int(self._server.sockets[0].getsockname()[1])
         self.status_port = await self._status.start()
+        self._chips_task = asyncio.create_task(self._refresh_chips(), name="collector-chips")
         self._running = True
         self.started_at = datetime.now(UTC)
         log.info(
@@ -91,13 +112,20 @@ class Collector:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self._ingest.stop(_FLUSH_TIMEOUT)
+        if self._chips_task is not None:
+            self._chips_task.cancel()
+            await asyncio.gather(self._chips_task, return_exceptions=True)
         await self._status.stop()
         log.info("collector stopped; %d reads stored since start", self._ingest.stored)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._running:
+        if not self._running or len(self._connections) >= self._settings.max_connections:
+            if self._running:
+                self._refused_connections += 1
+                log.warning("refusing a provider: %d connections open", len(self._connections))
             writer.close()
             return
+        self._evict_idle_from(writer)
         conn = ProviderConnection(
             reader,
             writer,
@@ -106,6 +134,9 @@ class Collector:
             zone=self._zone,
             version=self._version,
             timeouts=self._timeouts,
+            time_format=self._settings.ctp_time_format,
+            health=self.decoders,
+            known_sessions=self._known_sessions,
             on_session=self._session_opened,
         )
         task = asyncio.current_task()
@@ -118,8 +149,31 @@ class Collector:
         finally:
             del self._connections[conn]
 
+    def _evict_idle_from(self, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if peer else "unknown"
+        idle = [c for c in self._connections if c.peer_host == host and c.awaiting_greeting]
+        if len(idle) >= _UNGREETED_PER_HOST:
+            oldest = min(idle, key=lambda c: c.connected_since)
+            log.warning("%s: closing a connection that never greeted", oldest.peer)
+            oldest.stop()
+
     def _session_opened(self, name: str) -> None:
         self.current_session = name
+
+    async def _refresh_chips(self) -> None:
+        """Keep each watched event's chip codes, so health can count chips nobody wears."""
+        while True:
+            try:
+                for event_id in self.decoders.events_watched():
+                    async with connection(self._pool, _DB_CHECK_TIMEOUT) as conn:
+                        self.decoders.chips[event_id] = await timing.event_chip_codes(
+                            conn, event_id
+                        )
+            except Unavailable:
+                pass
+            self.decoders.expire(asyncio.get_running_loop().time())
+            await asyncio.sleep(_CHIPS_EVERY if self.decoders.chips else 2.0)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -133,21 +187,50 @@ class Collector:
             "status_port": self.status_port,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "connections": len(self._connections),
+            "refused_connections": self._refused_connections,
             "total_reads": ingest.stored,
             "current_session": self.current_session,
-            "ingest": {
-                "accepted": ingest.accepted,
-                "stored": ingest.stored,
-                "duplicates": ingest.duplicates,
-                "pending": ingest.pending,
-                "batches": ingest.batches,
-                "failures": ingest.failures,
-                "refused": len(ingest.refused),
-                "publish_failures": ingest.publish_failures,
-                "last_error": ingest.last_error,
-            },
+            "ingest": self._ingest_figures(),
             "providers": [conn.stats() for conn in self._connections],
+            "points": self.decoders.snapshot(asyncio.get_running_loop().time()),
         }
+
+    def _ingest_figures(self) -> dict[str, Any]:
+        ingest = self._ingest
+        return {
+            "accepted": ingest.accepted,
+            "stored": ingest.stored,
+            "duplicates": ingest.duplicates,
+            "rejects": ingest.rejects,
+            "pending": ingest.pending,
+            "batches": ingest.batches,
+            "failures": ingest.failures,
+            "spooled": ingest.spooled,
+            "drained": ingest.drained,
+            "spool_segments": ingest.spool_segments,
+            "refused": len(ingest.refused),
+            "publish_failures": ingest.publish_failures,
+            "last_error": ingest.last_error,
+        }
+
+    async def metrics(self) -> str:
+        """Prometheus text exposition: decoder health per point and location, and ingest."""
+        lines = self.decoders.metrics(asyncio.get_running_loop().time())
+        lines += metric_lines(
+            "racedisplay_collector_connections", "gauge", "Open provider connections.",
+            [("", len(self._connections))],
+        )  # fmt: skip
+        lines += metric_lines(
+            "racedisplay_collector_database_up", "gauge", "1 while PostgreSQL answers.",
+            [("", int(await self.database_connected()))],
+        )  # fmt: skip
+        for name, value in self._ingest_figures().items():
+            if isinstance(value, int):
+                lines += metric_lines(
+                    f"racedisplay_ingest_{name}", "gauge" if name in _GAUGES else "counter",
+                    f"Ingest writer: {name.replace('_', ' ')}.", [("", value)],
+                )  # fmt: skip
+        return "\n".join(lines) + "\n"
 
     async def database_connected(self) -> bool:
         try:
@@ -174,7 +257,10 @@ async def run_collector(settings: Settings) -> None:
     """A standalone collector process: runs until SIGTERM or SIGINT, then stops gracefully."""
     if not settings.database_url:
         raise ValueError("run_collector needs settings.database_url")
-    pool = await open_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    # Without waiting for the database: reads are taken (and spooled) while it is away.
+    pool = await open_pool(
+        settings.database_url, settings.db_pool_min, settings.db_pool_max, wait=False
+    )
     bus = create_bus(settings.redis_url)
     collector = Collector(settings, pool, bus)
     stopping = asyncio.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
@@ -11,14 +12,22 @@ from ct_parser import ParseError, Parser, Read, SessionLine
 
 log = logging.getLogger(__name__)
 
-# What we ask every provider for, in the order sent (the CTP01 session, steps 2 and 3).
-SETTINGS: tuple[tuple[str, str], ...] = (
-    ("stream-mode", "push"),
-    ("time-format", "iso"),
-    ("guntimes", "true"),
-    ("newlocations", "true"),
-    ("location", "multi"),
-)
+TIME_FORMATS = ("iso", "normal", "unix", "msecs")
+
+
+def settings_for(time_format: str = "iso") -> tuple[tuple[str, str], ...]:
+    """What we ask every provider for, in the order sent (the CTP01 session, step 2)."""
+    if time_format not in TIME_FORMATS:
+        raise ValueError(f"time format must be one of {', '.join(TIME_FORMATS)}")
+    return (
+        ("stream-mode", "push"),
+        ("time-format", time_format),
+        ("guntimes", "true"),
+        ("newlocations", "true"),
+        ("location", "multi"),
+    )
+
+
 QUESTIONS: tuple[str, ...] = ("getconnectionid", "geteventinfo", "getlocations")
 NEW_LOCATION_TAG = "newlocation"
 
@@ -122,8 +131,10 @@ class Ctp01Session:
         program: str = "RaceDisplay",
         version: str = "1.0",
         timeouts: Timeouts | None = None,
+        time_format: str = "iso",
     ) -> None:
         self._parser = parser
+        self.settings = settings_for(time_format)
         self._program = program
         self._version = version
         self._t = timeouts = timeouts or Timeouts()
@@ -139,8 +150,9 @@ class Ctp01Session:
         self._unanswered_questions: list[str] = []
         self._next_ping: float | None = None
         self._unanswered_pings = 0
-        # Locations already started after a newlocation read, so each is started once.
+        # Locations asked for by name, so a newlocation read starts each one once.
         self._started: set[str] = set()
+        self._started_all = False
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -191,11 +203,24 @@ class Ctp01Session:
         times = [t for t in (self._deadline, self._next_ping) if t is not None]
         return min(times) if times else None
 
-    def start(self) -> None:
-        """The timing session is open: ask the provider to push reads."""
-        if self.phase is Phase.SETUP:
-            self.phase = Phase.STREAMING
+    def start(self, resume: Mapping[str, int] | None = None) -> None:
+        """The timing session is open: ask the provider to push reads.
+
+        resume maps a location to the last seq durably stored for it; such a location is
+        asked for `start~<location>~<seq + 1>`, the others by name, and with nothing to
+        resume a plain `start` asks for every location.
+        """
+        if self.phase is not Phase.SETUP:
+            return
+        self.phase = Phase.STREAMING
+        if not resume:
+            self._started_all = True
             self._send("start")
+            return
+        for location in dict.fromkeys([*self.locations, *self._started, *resume]):
+            last = resume.get(location)
+            self._send(f"start~{location}" if last is None else f"start~{location}~{last + 1}")
+            self._started.add(location)
 
     def close(self, reason: str) -> Closed:
         return self._close(reason)
@@ -283,8 +308,8 @@ class Ctp01Session:
     def _greeted(self, program: str, version: str, events: list[Event], now: float) -> None:
         self.provider_program, self.provider_version = program, version
         events.append(Greeted(program, version))
-        self._send(f"{self._program}~{self._version}~{len(SETTINGS)}")
-        for key, value in SETTINGS:
+        self._send(f"{self._program}~{self._version}~{len(self.settings)}")
+        for key, value in self.settings:
             self._send(f"{key}={value}")
         for question in QUESTIONS:
             self._send(question)
@@ -335,13 +360,13 @@ class Ctp01Session:
         return done
 
     def _new_location(self, location: str) -> None:
-        if location in self._started or self.phase is not Phase.STREAMING:
-            # Before `start` the plain start that follows covers every location.
-            self._started.add(location)
+        if location in self._started:
             return
+        # Before streaming, the start that follows names it (or covers every location).
         self._started.add(location)
-        self._send("getlocations")
-        self._send(f"start~{location}")
+        if self.phase is Phase.STREAMING:
+            self._send("getlocations")
+            self._send(f"start~{location}")
 
     def _bad_greeting(self, events: list[Event]) -> None:
         self._bad_greetings += 1

@@ -22,11 +22,13 @@ class StatusServer:
         port: int,
         status: Callable[[], Awaitable[dict[str, Any]]],
         health: Callable[[], Awaitable[tuple[bool, str]]],
+        metrics: Callable[[], Awaitable[str]],
     ) -> None:
         self._host = host
         self._port = port
         self._status = status
         self._health = health
+        self._metrics = metrics
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -76,6 +78,9 @@ class StatusServer:
             if target == b"/status":
                 body = json.dumps(await self._status(), indent=2, default=str).encode()
                 return 200, "application/json", body + b"\n"
+            if target == b"/metrics":
+                body = (await self._metrics()).encode()
+                return 200, "text/plain; version=0.0.4; charset=utf-8", body
             if target == b"/health":
                 ok, reason = await self._health()
                 return (

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,6 +24,7 @@ pytest.importorskip("ct_parser", reason="the Rust parser is not built (make)")
 
 from collector.server import Collector
 from collector.session import Timeouts
+from collector.spool import Spool
 from collector.writer import IngestWriter
 from simulator.client import ProviderInfo
 from simulator.replay import replay
@@ -39,10 +41,22 @@ class Harness:
     pool: AsyncConnectionPool
 
 
+def collector_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Ephemeral ports and a spool of the test's own."""
+    defaults: dict[str, Any] = {
+        "collector_port": 0,
+        "status_port": 0,
+        "batch_max_rows": 50,
+        "batch_max_ms": 20,
+        "spool_dir": tmp_path / "spool",
+    }
+    return Settings(**{**defaults, **overrides})
+
+
 @pytest.fixture
-async def harness(pool: AsyncConnectionPool) -> AsyncIterator[Harness]:
+async def harness(pool: AsyncConnectionPool, tmp_path: Path) -> AsyncIterator[Harness]:
     bus = MemoryBus()
-    settings = Settings(collector_port=0, status_port=0, batch_max_rows=50, batch_max_ms=20)
+    settings = collector_settings(tmp_path)
     collector = Collector(settings, pool, bus, timeouts=Timeouts(acks=2.0))
     await collector.start()
     try:
@@ -149,27 +163,79 @@ async def test_a_synthetic_race_is_stored_and_published_after_commit(harness: Ha
     assert locations == ["FINISH", "START"]
 
 
-async def test_a_second_replay_into_the_same_session_adds_nothing(harness: Harness) -> None:
+async def test_a_reconnecting_provider_resumes_after_the_last_stored_seq(
+    harness: Harness,
+) -> None:
     port = harness.collector.tcp_port
     first = await replay("127.0.0.1", port, [RACE])
     collector = harness.collector
-
-    async def stored_all() -> bool:
-        return collector.stats()["total_reads"] == first.total
-
-    await eventually(stored_all)
+    await eventually(lambda: _stored(collector, first.total))
+    stream = load_streams([RACE])[0]
+    last = {loc: max(r.seq for r in stream.reads if r.location == loc) for loc in stream.locations}
+    provider = await RawProvider.connect(port, stream.connection_id, stream.locations)
+    assert provider.starts == [f"start~{loc}~{last[loc] + 1}" for loc in stream.locations]
+    provider.close()
+    # The simulator honours it: nothing is sent again.
     second = await replay("127.0.0.1", port, [RACE])
-    assert second.total == first.total
-
-    async def seen_twice() -> bool:
-        ingest = collector.stats()["ingest"]
-        return bool(ingest["accepted"] == 2 * first.total and ingest["pending"] == 0)
-
-    await eventually(seen_twice)
-    assert collector.stats()["total_reads"] == first.total
-    assert collector.stats()["ingest"]["duplicates"] == first.total
-    assert await scalar(harness.pool, "SELECT count(*) FROM timing_reads") == first.total
+    assert second.errors == {} and second.total == 0
     assert await scalar(harness.pool, "SELECT count(*) FROM timing_sessions") == 1
+
+
+async def test_a_provider_that_ignores_resume_adds_no_row(harness: Harness) -> None:
+    collector = harness.collector
+    provider = await RawProvider.connect(collector.tcp_port, "restream")
+    assert provider.starts == ["start"]
+    provider.send(*(read(seq, tag=str(seq)) for seq in range(1, 6)))
+    await provider.round_trip()
+    await eventually(lambda: _stored(collector, 5))
+    provider.close()
+
+    again = await RawProvider.connect(collector.tcp_port, "restream")
+    assert again.starts == ["start~FINISH~6"]
+    # A provider that re-streams everything anyway.
+    again.send(*(read(seq, tag=str(seq)) for seq in range(1, 7)))
+    await again.round_trip()
+    await eventually(lambda: _stored(collector, 6))
+
+    async def settled() -> bool:
+        return bool(collector.stats()["ingest"]["pending"] == 0)
+
+    await eventually(settled)
+    assert collector.stats()["ingest"]["duplicates"] == 5
+    assert await scalar(harness.pool, "SELECT count(*) FROM timing_reads") == 6
+    again.close()
+
+
+async def test_sequence_gaps_are_counted_and_filled(harness: Harness) -> None:
+    collector = harness.collector
+    provider = await RawProvider.connect(collector.tcp_port, "gappy")
+    provider.send(*(read(seq, tag=str(seq)) for seq in (1, 2, 3, 7, 8, 5)))
+    await provider.round_trip()
+    (point,) = collector.stats()["points"]
+    (finish,) = point["locations"]
+    assert point["identity"] == "gappy" and point["connected"] is True
+    assert finish["gaps"] == 1 and finish["missing_reads"] == 2
+    assert finish["gap_ranges"] == [[4, 4], [6, 6]]
+    assert finish["reads"] == 6 and finish["distinct_tags"] == 6 and finish["last_seq"] == 5
+    code, body = await http_get(collector.status_port, "/metrics")
+    assert code == 200
+    metrics = body.decode()
+    assert (
+        'racedisplay_location_missing_reads{identity="gappy",'
+        f'session="{point["session"]}",location="FINISH"}} 2'
+    ) in metrics
+    assert 'racedisplay_point_connected{identity="gappy"' in metrics
+    provider.close()
+    await eventually(lambda: _stored(collector, 6))
+
+    # Resumed after 8; a provider that continues at 12 leaves 9-11 missing.
+    again = await RawProvider.connect(collector.tcp_port, "gappy")
+    assert again.starts == ["start~FINISH~9"]
+    again.send(read(12, tag="12"))
+    await again.round_trip()
+    (finish,) = collector.stats()["points"][0]["locations"]
+    assert finish["missing_reads"] == 5 and finish["gap_ranges"][-1] == [9, 11]
+    again.close()
 
 
 async def test_a_claimed_session_publishes_on_its_event_channel(harness: Harness) -> None:
@@ -231,9 +297,12 @@ class RawProvider:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.starts: list[str] = []
 
     @classmethod
-    async def connect(cls, port: int, connection_id: str) -> RawProvider:
+    async def connect(
+        cls, port: int, connection_id: str, locations: tuple[str, ...] = ("FINISH",)
+    ) -> RawProvider:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         p = cls(reader, writer)
         p.send("SimpleClient~0.6.0~CTP01")
@@ -243,10 +312,15 @@ class RawProvider:
         answers = {
             "getconnectionid": f"ack~getconnectionid~{connection_id}",
             "geteventinfo": "ack~geteventinfo~Test~T-1~",
-            "getlocations": "ack~getlocations~FINISH",
+            "getlocations": "ack~getlocations~" + "~".join(locations),
         }
-        while (command := await p.line()) != "start":
+        while not (command := await p.line()).startswith("start"):
             p.send(answers[command])
+        # Every start line of one location each, or one plain start.
+        p.starts = [command]
+        while command != "start" and len(p.starts) < len(locations):
+            command = await p.line()
+            p.starts.append(command)
         return p
 
     def send(self, *lines: str) -> None:
@@ -296,6 +370,22 @@ async def test_malformed_lines_are_counted_and_the_connection_stays_up(harness: 
 
     await eventually(stored)
     assert collector.stats()["connections"] == 1
+    # Kept for the operator with their raw bytes, connection and reason.
+    async with harness.pool.connection() as db:
+        rows = await (
+            await db.execute(
+                "SELECT r.reason, r.raw_line, r.peer, s.provider_identity"
+                "  FROM timing_rejects r JOIN timing_sessions s ON s.id = r.session_id"
+                " ORDER BY r.id"
+            )
+        ).fetchall()
+    assert [(reason, bytes(raw)) for reason, raw, _peer, _who in rows] == [
+        ("bad_seq", b"CT01_33~x~FINISH~1187~08:21:44.90~1~0D4E5F~2"),
+        ("bad_time", b"CT01_33~2~FINISH~1187~25:61:00~1~0D4E5F~2"),
+        ("unrecognised", b"complete nonsense"),
+    ]
+    assert {(peer, who) for _r, _raw, peer, who in rows} == {(conn["peer"], "raw-1")}
+    assert collector.stats()["points"][0]["rejected"] == 3
     provider.close()
 
 
@@ -316,54 +406,72 @@ async def test_provider_identity_falls_back_to_program_at_host(harness: Harness)
     writer.close()
 
 
-async def test_reads_survive_a_database_outage(db_url: str, pg_server_url: str) -> None:
+async def test_reads_are_spooled_and_shown_while_the_database_is_away(
+    db_url: str, pg_server_url: str, tmp_path: Path
+) -> None:
     dbname = psycopg.conninfo.conninfo_to_dict(db_url)["dbname"]
-    # A short pool timeout, so the writer notices the outage quickly and retries.
     pool = AsyncConnectionPool(
         db_url,
         min_size=1,
         max_size=3,
-        timeout=1.0,
         open=False,
         check=AsyncConnectionPool.check_connection,
         kwargs={"autocommit": True},
     )
     await pool.open(wait=True)
     bus = MemoryBus()
-    settings = Settings(collector_port=0, status_port=0, batch_max_rows=20, batch_max_ms=10)
+    settings = collector_settings(tmp_path, batch_max_rows=20, batch_max_ms=10)
     collector = Collector(settings, pool, bus, timeouts=Timeouts(acks=2.0))
     await collector.start()
     admin = await psycopg.AsyncConnection.connect(pg_server_url, autocommit=True)
+    published: list[ReadBatch] = []
+
+    async def nothing(_batch: ReadBatch) -> None:
+        return None
+
     try:
-        provider = await RawProvider.connect(collector.tcp_port, "outage")
-        provider.send(read(1))
-        await provider.round_trip()
-        await eventually(lambda: _stored(collector, 1))
+        session_id = await open_session_for(pool, "outage")
+        async with bus.subscribe(session_channel(session_id)) as sub:
+            listener = asyncio.create_task(collect(sub, published, nothing))
+            provider = await RawProvider.connect(collector.tcp_port, "outage")
+            provider.send(read(1))
+            await provider.round_trip()
+            await eventually(lambda: _stored(collector, 1))
 
-        await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (dbname,)
-        )
-        provider.send(*(read(seq, tag=str(seq)) for seq in range(2, 52)))
-        await provider.round_trip()  # still reading while the database is away
+            await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (dbname,),
+            )
+            provider.send(*(read(seq, tag=str(seq)) for seq in range(2, 52)))
+            await provider.round_trip()  # still reading while the database is away
 
-        async def failing() -> bool:
-            return bool(collector.stats()["ingest"]["failures"] > 0)
+            async def spooled() -> bool:
+                return bool(collector.stats()["ingest"]["spooled"] == 50)
 
-        await eventually(failing)
-        assert collector.stats()["total_reads"] == 1
-        code, _ = await http_get(collector.status_port, "/health")
-        assert code == 503
+            await eventually(spooled)
+            assert collector.stats()["total_reads"] == 1
+            assert list((tmp_path / "spool").glob("segment-*.jsonl"))
+            # Shown live meanwhile, as provisional reads without a database id.
+            provisional = [r for b in published if b.provisional for r in b.reads]
+            assert sorted(r.sequence_number for r in provisional) == list(range(2, 52))
+            assert {r.id for r in provisional} == {0}
+            code, _ = await http_get(collector.status_port, "/health")
+            assert code == 503
 
-        await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
-        await eventually(lambda: _stored(collector, 51), within=30)
-        provider.close()
+            await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+            await eventually(lambda: _stored(collector, 51), within=30)
+            stored = [r for b in published if not b.provisional for r in b.reads]
+            assert sorted(r.sequence_number for r in stored) == list(range(1, 52))
+            listener.cancel()
+            provider.close()
     finally:
         await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
         await admin.close()
         await collector.stop()
         await pool.close()
     assert collector.stats()["ingest"]["refused"] == 0
+    assert not list((tmp_path / "spool").glob("segment-*.jsonl"))
 
 
 async def _stored(collector: Collector, n: int) -> bool:
@@ -371,7 +479,7 @@ async def _stored(collector: Collector, n: int) -> bool:
 
 
 async def test_a_row_the_database_refuses_does_not_hold_back_the_others(
-    pool: AsyncConnectionPool,
+    pool: AsyncConnectionPool, tmp_path: Path
 ) -> None:
     session_id = await open_session_for(pool, "poison")
     now = datetime.now(UTC)
@@ -382,18 +490,27 @@ async def test_a_row_the_database_refuses_does_not_hold_back_the_others(
             session, 0, seq, "FINISH", str(seq), "08:21:44.90", now, 1, "0D4E5F", 2, line, now
         )
 
-    writer = IngestWriter(pool, MemoryBus(), max_rows=8, max_ms=5)
+    writer = IngestWriter(pool, MemoryBus(), Spool(tmp_path / "spool"), max_rows=8, max_ms=5)
     writer.start()
     # A session that does not exist breaks a foreign key: no retry can ever store it.
     await writer.put([row(session_id, 1), row(session_id, 2), row(10**9, 3), row(session_id, 4)])
     await writer.stop(grace=30)
     assert writer.stored == 3
-    assert [r.sequence_number for r in writer.refused] == [3]
+    assert list(writer.refused) == []
     assert await scalar(pool, "SELECT count(*) FROM timing_reads") == 3
+    # Kept as a reject, raw line and all, rather than lost.
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute("SELECT reason, raw_line, session_id FROM timing_rejects")
+        ).fetchall()
+    # Its session breaks the foreign key of timing_rejects too, so it is kept without one.
+    assert rows == [("refused_by_database", row(10**9, 3).raw_line.encode(), None)]
 
 
-async def test_keepalive_pings_are_answered_by_the_simulator(pool: AsyncConnectionPool) -> None:
-    settings = Settings(collector_port=0, status_port=0, batch_max_ms=10)
+async def test_keepalive_pings_are_answered_by_the_simulator(
+    pool: AsyncConnectionPool, tmp_path: Path
+) -> None:
+    settings = collector_settings(tmp_path, batch_max_ms=10)
     timeouts = Timeouts(acks=2.0, ping_interval=0.1, missed_pings=2)
     collector = Collector(settings, pool, MemoryBus(), timeouts=timeouts)
     await collector.start()

@@ -8,7 +8,6 @@ ct_parser = pytest.importorskip("ct_parser", reason="the Rust parser is not buil
 
 from collector.session import (  # noqa: E402 - after the importorskip above
     QUESTIONS,
-    SETTINGS,
     Closed,
     Ctp01Session,
     Event,
@@ -22,6 +21,7 @@ from collector.session import (  # noqa: E402 - after the importorskip above
     ProviderError,
     ReadsReceived,
     Timeouts,
+    settings_for,
 )
 
 GREETING = b"SimpleClient~0.6.0~CTP01\r\n"
@@ -94,7 +94,8 @@ def test_greeting_is_answered_with_header_settings_and_questions() -> None:
         "geteventinfo",
         "getlocations",
     ]
-    assert len(SETTINGS) == 5 and QUESTIONS == ("getconnectionid", "geteventinfo", "getlocations")
+    assert len(settings_for()) == 5
+    assert QUESTIONS == ("getconnectionid", "geteventinfo", "getlocations")
     assert t.session.phase is Phase.HANDSHAKE
 
 

@@ -38,6 +38,9 @@ _RETRY_S = 1.0
 # Read ids remembered to drop reads that reach a feed twice (a resubscribe overlapping a
 # catch-up from the database); far more than arrive in one retry interval.
 _SEEN_IDS = 20_000
+# Provisional reads shown during a database outage, remembered so that their stored
+# versions, published when the spool drains, are not shown a second time.
+_SHOWN_PROVISIONAL = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ class RunnerView:
     time_basis: str
     location: str
     known: bool
+    # The participant list could not be read (database away): unknown is not established.
+    unresolved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,13 @@ class DisplayState:
 
     @property
     def last_event_id(self) -> int:
-        return self.events[0].id if self.events else 0
+        return max((e.id for e in self.events), default=0)
+
+    @property
+    def version(self) -> str:
+        """Changes whenever what is shown changes, provisional runners included (an ETag)."""
+        provisional = sum(1 for e in self.events if e.id == 0)
+        return f"{self.last_event_id}-{provisional}"
 
 
 class Disconnected(Exception):
@@ -134,6 +145,12 @@ class ParticipantCache:
                     self._misses[tag] = now + self._miss_ttl_s
         return {t: self._hits[t] for t in wanted if t in self._hits}
 
+    def cached(self, tags: Iterable[str]) -> tuple[dict[str, Participant], set[str]]:
+        """Without the database: the participants known so far, and the tags not yet looked up."""
+        wanted = set(tags)
+        hits = {t: self._hits[t] for t in wanted if t in self._hits}
+        return hits, {t for t in wanted if t not in hits and t not in self._misses}
+
 
 class DisplayPipeline:
     """One display's rules applied to reads in id order: locations, control tags, repeats,
@@ -169,7 +186,9 @@ class DisplayPipeline:
             self._last_shown = {k: v for k, v in self._last_shown.items() if v >= cutoff}
         return False
 
-    async def run(self, pool: Pool, reads: Iterable[StoredRead]) -> list[DisplayEvent]:
+    async def run(
+        self, pool: Pool, reads: Iterable[StoredRead], *, provisional: bool = False
+    ) -> list[DisplayEvent]:
         kept: list[tuple[StoredRead, str, datetime | None]] = []
         for read in reads:
             tag = read.tag_code.strip()
@@ -187,26 +206,41 @@ class DisplayPipeline:
             kept.append((read, norm, self.gun_time))
         if not kept:
             return []
-        people = await self.participants.resolve(pool, (norm for _read, norm, _gun in kept))
+        tags = [norm for _read, norm, _gun in kept]
+        unresolved: set[str] = set()
+        try:
+            people = await self.participants.resolve(pool, tags)
+        except Unavailable:
+            # Spooled reads are shown during an outage with what is already known.
+            if not provisional:
+                raise
+            people, unresolved = self.participants.cached(tags)
         events: list[DisplayEvent] = []
         for read, norm, gun in kept:
-            view = self._view(read, norm, gun, people.get(norm))
+            view = self._view(read, norm, gun, people.get(norm), norm in unresolved)
             if view is not None:
                 events.append(DisplayEvent(read.id, view))
         return events
 
     def _view(
-        self, read: StoredRead, tag: str, gun: datetime | None, person: Participant | None
+        self,
+        read: StoredRead,
+        tag: str,
+        gun: datetime | None,
+        person: Participant | None,
+        unresolved: bool = False,
     ) -> RunnerView | None:
         if gun is not None and read.read_at >= gun:
             shown_time, basis = format_elapsed(read.read_at - gun), "gun"
         else:
             shown_time, basis = format_clock(read.read_at, self.zone), "clock"
         if person is None:
-            if not self.display.show_unknown:
+            if not self.display.show_unknown and not unresolved:
                 return None
             # An unknown chip is shown as what it is; inventing a name was the old defect.
-            return RunnerView(f"Bib {tag}", tag, shown_time, basis, read.location_name, False)
+            return RunnerView(
+                f"Bib {tag}", tag, shown_time, basis, read.location_name, False, unresolved
+            )
         name = person.full_name or f"Bib {person.bib}"
         return RunnerView(name, person.bib, shown_time, basis, read.location_name, True)
 
@@ -297,6 +331,8 @@ class _Feed(Generic[P]):
         self.pipeline: DisplayPipeline | None = None
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque()
+        self._provisional: set[tuple[object, ...]] = set()
+        self._provisional_order: deque[tuple[object, ...]] = deque()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Marks a start-up error as retrieved even when every waiter has gone away.
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -391,7 +427,10 @@ class _Feed(Generic[P]):
         # Defence in depth: the channel is per event, but a display never shows foreign reads.
         if batch.tenant_id != self.display.tenant_id or batch.event_id != self.display.event_id:
             return
-        await self._process(batch.reads)
+        if batch.provisional:
+            await self._process_provisional(batch.reads)
+        else:
+            await self._process(batch.reads)
 
     def _remember(self, read_id: int) -> None:
         self._seen.add(read_id)
@@ -404,10 +443,26 @@ class _Feed(Generic[P]):
         if not fresh:
             return
         assert self.pipeline is not None
-        events = await self.pipeline.run(self.hub._pool, fresh)
+        shown = self._provisional
+        new = [r for r in fresh if _natural_key(r) not in shown] if shown else fresh
+        events = await self.pipeline.run(self.hub._pool, new)
         for read in fresh:
             self._remember(read.id)
         self.position = max(self.position, max(r.id for r in fresh))
+        self._show(events)
+
+    async def _process_provisional(self, reads: Sequence[StoredRead]) -> None:
+        """Reads spooled while the database is away: shown now, without an id."""
+        assert self.pipeline is not None
+        for read in reads:
+            key = _natural_key(read)
+            self._provisional.add(key)
+            self._provisional_order.append(key)
+            if len(self._provisional_order) > _SHOWN_PROVISIONAL:
+                self._provisional.discard(self._provisional_order.popleft())
+        self._show(await self.pipeline.run(self.hub._pool, reads, provisional=True))
+
+    def _show(self, events: list[DisplayEvent]) -> None:
         for event in events:
             frame = self.hub._frame(self.display, event)
             if frame is None:
@@ -442,6 +497,11 @@ class _Feed(Generic[P]):
                     frames.append(frame)
             cursor = reads[-1].id
         return frames
+
+
+def _natural_key(read: StoredRead) -> tuple[object, ...]:
+    """What identifies a read before and after it is stored (the database id aside)."""
+    return (read.session_id, read.location_name, read.sequence_number, read.tag_code, read.read_at)
 
 
 class DisplayHub(Generic[P]):

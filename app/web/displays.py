@@ -80,7 +80,7 @@ async def display_feed(
     request: Request[Any, Any, Any], code: FromPath[str], hub: HubDep
 ) -> Response[Any]:
     state = await hub.state(code)
-    etag = f'"{state.last_event_id}"'
+    etag = f'"{state.version}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _etag_matches(request.headers.get("if-none-match", ""), etag):
         return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)

@@ -33,8 +33,13 @@ def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
 
 
 def sse_frame(event_id: int, event_name: str, html: str) -> bytes:
-    """One SSE message; every line of the fragment gets its own data: prefix."""
-    lines = [f"id: {event_id}", f"event: {event_name}"]
+    """One SSE message; every line of the fragment gets its own data: prefix.
+
+    A provisional event (id 0: the read is spooled, not yet stored) carries no id, so a
+    screen's Last-Event-ID stays at the last stored read.
+    """
+    lines = [f"id: {event_id}"] if event_id else []
+    lines.append(f"event: {event_name}")
     lines.extend(f"data: {line}" for line in html.splitlines() or [""])
     return ("\n".join(lines) + "\n\n").encode()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -178,7 +178,9 @@ class Screen:
                 if "event" in fields:
                     await self.events.put(
                         SseEvent(
-                            fields["id"][0], fields["event"][0], "\n".join(fields.get("data", []))
+                            fields.get("id", [""])[0],
+                            fields["event"][0],
+                            "\n".join(fields.get("data", [])),
                         )
                     )
                 fields = {}
@@ -266,6 +268,26 @@ async def test_runners_reach_a_connected_screen(live: Live, pool: AsyncConnectio
         assert ids == [ann.id, unknown.id, omar.id, str(extra[0].id)]
 
 
+async def test_a_spooled_read_shows_at_once_and_only_once(
+    live: Live, pool: AsyncConnectionPool
+) -> None:
+    race = live.race
+    async with screen(live) as s:
+        (ann,) = await _store(pool, race, [("FINISH", "1187", T0 + timedelta(minutes=20))])
+        # While the database was away the collector published it without an id...
+        spooled = ReadBatch(
+            race.session_id, race.event_id, race.tenant_id, (replace(ann, id=0),), True
+        )
+        await live.bus.publish(event_channel(race.event_id), spooled.to_json())
+        shown = await s.next()
+        assert shown.id == "" and "Ann Lee" in shown.data
+        # ...and again, stored, when the spool drained: the screen does not show it twice.
+        await _publish(live.bus, race, [ann])
+        omar = await _store(pool, race, [("FINISH", "2305", T0 + timedelta(minutes=21))])
+        await _publish(live.bus, race, omar)
+        assert (await s.next()).id == str(omar[0].id)
+
+
 async def test_polled_feed_answers_304_until_something_changes(
     live: Live, pool: AsyncConnectionPool
 ) -> None:
@@ -277,7 +299,8 @@ async def test_polled_feed_answers_304_until_something_changes(
         assert first.status_code == 200
         # The feed started with this request and read the database: Ann is there.
         assert "Ann Lee" in first.text
-        assert first.headers["etag"] == f'"{stored[0].id}"'
+        # The newest stored read id, and how many provisional runners (none) are shown.
+        assert first.headers["etag"] == f'"{stored[0].id}-0"'
         same = await http.get(f"/d/{code}/feed", headers={"If-None-Match": first.headers["etag"]})
         assert same.status_code == 304
         assert same.content == b""
@@ -291,7 +314,7 @@ async def test_polled_feed_answers_304_until_something_changes(
                 break
             assert asyncio.get_running_loop().time() < deadline, "the feed never changed"
             await asyncio.sleep(0.05)
-        assert r.headers["etag"] == f'"{newer[0].id}"'
+        assert r.headers["etag"] == f'"{newer[0].id}-0"'
         assert r.text.index("Omar Khan") < r.text.rindex("Ann Lee")
 
         assert (await http.get("/d/aaaaaaaa/feed")).status_code == 404

@@ -10,7 +10,7 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.domain.reads import CONTROL_TAGS, NewRead, normalize_tag
@@ -19,6 +19,7 @@ from app.domain.reads import CONTROL_TAGS, NewRead, normalize_tag
 SILENT_AFTER_S = 30.0
 # A read this far from when we received it means the decoder's clock is off.
 SKEW_FLAG_S = 300.0
+_SKEW_FLAG = timedelta(seconds=SKEW_FLAG_S)
 # Distinct tags remembered per location; a garbage flood cannot grow it past this.
 _MAX_TAGS = 100_000
 _MAX_GAP_RANGES = 100
@@ -149,9 +150,7 @@ class PointHealth:
         last = reads[-1]
         skew = (last.read_at - last.received_at).total_seconds()
         self.clock_skew_s = skew
-        self.skewed_reads += sum(
-            1 for r in reads if abs((r.read_at - r.received_at).total_seconds()) > SKEW_FLAG_S
-        )
+        self.skewed_reads += sum(1 for r in reads if abs(r.read_at - r.received_at) > _SKEW_FLAG)
 
     def state(self, now: float, silent_after: float) -> str:
         if not self.peers:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -42,6 +42,9 @@ _PUBLISH_BACKLOG = 8
 # Rows refused even as rejects (the database refuses everything about them), kept in memory.
 _KEEP_REFUSED = 10_000
 _DRAIN_CHUNK = 5_000
+# After a batch held repeats (a backup line, a resume), batches skip the COPY fast path for
+# this long: a repeat makes that path fail and redo the batch the idempotent way.
+_REPEATS_MEMORY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,12 @@ class IngestWriter:
         self._spool = spool
         self._max_rows = max(1, max_rows)
         self._max_wait = max(0, max_ms) / 1000
-        self._queue: asyncio.Queue[Item | None] = asyncio.Queue(max_pending or self._max_rows * 10)
+        # Connections hand over lists (one per socket read): one queue operation per list,
+        # not per read. The bound is on items, kept by put().
+        self._queue: asyncio.Queue[Sequence[Item] | None] = asyncio.Queue()
+        self._max_pending = max_pending or self._max_rows * 10
+        self._queued = 0
+        self._room = asyncio.Event()
         self._locations: dict[tuple[int, str], int] = {}
         self._claims: dict[int, Claim] = {}
         # (session, location) → highest seq committed or spooled: where a provider resumes.
@@ -93,6 +101,7 @@ class IngestWriter:
         self._committed: asyncio.Queue[_Publication | None] = asyncio.Queue(_PUBLISH_BACKLOG)
         self._publisher: asyncio.Task[None] | None = None
         self._in_flight = 0
+        self._repeats_until = 0.0
         self.accepted = 0
         self.rejects = 0
         self.stored = 0
@@ -113,17 +122,18 @@ class IngestWriter:
         self._drainer = asyncio.create_task(self._drain(), name="ingest-drainer")
         self._publisher = asyncio.create_task(self._publish_committed(), name="ingest-publisher")
 
-    async def put(self, items: Iterable[Item]) -> None:
-        queue = self._queue
-        for item in items:
-            if queue.full():
-                await queue.put(item)
-            else:
-                queue.put_nowait(item)
-            if isinstance(item, NewRead):
-                self.accepted += 1
-            else:
-                self.rejects += 1
+    async def put(self, items: Sequence[Item]) -> None:
+        """Queue reads and rejects; waits while the writer is max_pending items behind."""
+        if not items:
+            return
+        while self._queued >= self._max_pending:
+            self._room.clear()
+            await self._room.wait()
+        self._queued += len(items)
+        self._queue.put_nowait(items)
+        reads = sum(1 for item in items if isinstance(item, NewRead))
+        self.accepted += reads
+        self.rejects += len(items) - reads
 
     def claim(self, session_id: int, tenant_id: int | None, event_id: int | None) -> None:
         """Where the session's reads are published from now on."""
@@ -142,7 +152,7 @@ class IngestWriter:
     @property
     def pending(self) -> int:
         """Items accepted but neither committed nor spooled yet."""
-        return self._queue.qsize() + self._in_flight
+        return self._queued + self._in_flight
 
     @property
     def spool_segments(self) -> int:
@@ -183,34 +193,38 @@ class IngestWriter:
     # -- the writer task ----------------------------------------------------------------------
 
     async def _run(self) -> None:
-        queue = self._queue
         loop = asyncio.get_running_loop()
         while True:
-            first = await queue.get()
+            first = await self._queue.get()
             if first is None:
                 return
-            batch = [first]
-            self._in_flight = 1
+            batch = list(first)
+            self._took(first)
             last = False
             deadline = loop.time() + self._max_wait
             while len(batch) < self._max_rows:
                 try:
-                    item = queue.get_nowait()
+                    items = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
                     try:
                         async with asyncio.timeout_at(deadline):
-                            item = await queue.get()
+                            items = await self._queue.get()
                     except TimeoutError:
                         break
-                if item is None:
+                if items is None:
                     last = True
                     break
-                batch.append(item)
-                self._in_flight += 1
+                batch.extend(items)
+                self._took(items)
             await self._write(batch)
             self._in_flight = 0
             if last:
                 return
+
+    def _took(self, items: Sequence[Item]) -> None:
+        self._queued -= len(items)
+        self._in_flight += len(items)
+        self._room.set()
 
     async def _write(self, batch: list[Item]) -> None:
         # While anything is spooled, later batches queue behind it to keep commit order.
@@ -308,8 +322,13 @@ class IngestWriter:
                         conn, read.session_id, read.location_name, read.reader_id or None
                     )
             rows = [r._replace(location_id=ids[(r.session_id, r.location_name)]) for r in reads]
-            stored = await timing.store_reads(conn, rows)
+            loop = asyncio.get_running_loop()
+            stored = await timing.store_reads(
+                conn, rows, expect_repeats=loop.time() < self._repeats_until
+            )
             await timing.store_rejects(conn, rejects)
+            if len(stored) < len(rows):
+                self._repeats_until = loop.time() + _REPEATS_MEMORY
             return stored
 
     def _committed_batch(self, batch: Sequence[Item], stored: list[StoredRead]) -> None:

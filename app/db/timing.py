@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import class_row
 
 from app.db.queries import q
-from app.domain.reads import NewRead, NewReject, StoredRead
+from app.domain.reads import GUN_TAG, NewRead, NewReject, StoredRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,21 +73,86 @@ async def ensure_location(
     return int(row[0])
 
 
-async def store_reads(conn: AsyncConnection, reads: Sequence[NewRead]) -> list[StoredRead]:
-    """COPY a batch into staging, then insert what is new; returns only the new rows.
+async def store_reads(
+    conn: AsyncConnection, reads: Sequence[NewRead], *, expect_repeats: bool = False
+) -> list[StoredRead]:
+    """Store a batch, skipping reads already stored; returns only the new rows, in id order.
 
-    One transaction: either the whole batch is durable or none of it is.
+    One transaction: either the whole batch is durable or none of it is. A batch is first
+    COPied straight into timing_reads; a repeat anywhere in it fails that COPY on the unique
+    key, and the batch is then COPied into staging and inserted with ON CONFLICT DO NOTHING.
+    With expect_repeats (the caller saw repeats lately) the batch goes to staging at once.
+    Within a batch, ids follow read time.
     """
     if not reads:
         return []
+    ordered = sorted(reads, key=_read_at)
     async with conn.transaction():
-        await conn.execute(q("create_read_staging"))
-        async with conn.cursor() as cur, cur.copy(q("copy_read_staging")) as copy:
-            for read in reads:
-                await copy.write_row(read)
-        async with conn.cursor(row_factory=class_row(StoredRead)) as inserted:
-            await inserted.execute(q("insert_staged_reads"))
-            return await inserted.fetchall()
+        if not expect_repeats:
+            try:
+                return await _copy_new_reads(conn, ordered)
+            except errors.UniqueViolation:
+                pass  # rolled back to the savepoint: take the idempotent path
+        return await _insert_staged_reads(conn, ordered)
+
+
+def _read_at(read: NewRead) -> datetime:
+    return read.read_at
+
+
+async def _copy_new_reads(conn: AsyncConnection, reads: list[NewRead]) -> list[StoredRead]:
+    cur = await conn.execute(q("reserve_read_ids"), {"count": len(reads)})
+    ids = [int(i) for (i,) in await cur.fetchall()]
+    # In a savepoint: a repeat fails the COPY and rolls back only this.
+    async with (
+        conn.transaction(),
+        conn.cursor() as cur,
+        cur.copy(q("copy_new_reads")) as copy,
+    ):
+        for read_id, read in zip(ids, reads, strict=True):
+            await copy.write_row((read_id, *read))
+    last: dict[int, int] = {}
+    guns: list[tuple[int, int, int, datetime]] = []
+    stored: list[StoredRead] = []
+    for read_id, r in zip(ids, reads, strict=True):
+        if last.get(r.location_id, -1) < r.sequence_number:
+            last[r.location_id] = r.sequence_number
+        if r.tag_code.lower() == GUN_TAG:
+            guns.append((r.session_id, r.location_id, read_id, r.read_at))
+        stored.append(
+            StoredRead(
+                read_id,
+                r.session_id,
+                r.location_name,
+                r.tag_code,
+                r.read_at,
+                r.sequence_number,
+                r.lap_count,
+            )
+        )
+    gun_columns = list(zip(*guns, strict=True)) or [(), (), (), ()]
+    await conn.execute(
+        q("record_copied_reads"),
+        {
+            "gun_session_ids": list(gun_columns[0]),
+            "gun_location_ids": list(gun_columns[1]),
+            "gun_read_ids": list(gun_columns[2]),
+            "gun_times": list(gun_columns[3]),
+            "location_ids": list(last),
+            "last_sequences": list(last.values()),
+        },
+    )
+    return stored
+
+
+async def _insert_staged_reads(conn: AsyncConnection, reads: list[NewRead]) -> list[StoredRead]:
+    await conn.execute(q("create_read_staging"))
+    async with conn.cursor() as cur, cur.copy(q("copy_read_staging")) as copy:
+        for read in reads:
+            await copy.write_row(read)
+    async with conn.cursor(row_factory=class_row(StoredRead)) as inserted:
+        await inserted.execute(q("insert_staged_reads"))
+        return await inserted.fetchall()
 
 
 async def store_rejects(conn: AsyncConnection, rejects: Sequence[NewReject]) -> None:

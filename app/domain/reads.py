@@ -114,7 +114,8 @@ def session_channel(session_id: int) -> str:
 
 
 # Tags the provider sends as control events at a location, never athletes.
-CONTROL_TAGS = frozenset({"guntime", "newlocation"})
+GUN_TAG = "guntime"
+CONTROL_TAGS = frozenset({GUN_TAG, "newlocation"})
 
 
 def normalize_tag(tag: str) -> str:

@@ -74,6 +74,30 @@ SELECT id, session_id, location_name, tag_code, read_at, sequence_number, lap_co
   FROM inserted
  ORDER BY id;
 
+-- name: reserve_read_ids
+-- Ids for a batch COPied straight into timing_reads, taken in the order the rows are written.
+SELECT nextval('timing_reads_id_seq') FROM generate_series(1, %(count)s);
+
+-- name: copy_new_reads
+-- The fast path for a batch with no repeat: any repeat fails the COPY on the unique key and
+-- the batch takes insert_staged_reads instead.
+COPY timing_reads (id, session_id, location_id, sequence_number, location_name, tag_code,
+                   read_time, read_at, lap_count, reader_id, gator_number, raw_line, received_at)
+FROM STDIN;
+
+-- name: record_copied_reads
+-- What insert_staged_reads does beside inserting, for a batch that took the fast path: its
+-- guntime reads become gun starts and each location's resume point moves up.
+WITH guns AS (
+    INSERT INTO timing_gun_starts (session_id, location_id, read_id, gun_at)
+    SELECT * FROM unnest(%(gun_session_ids)s::bigint[], %(gun_location_ids)s::bigint[],
+                         %(gun_read_ids)s::bigint[], %(gun_times)s::timestamptz[])
+)
+UPDATE timing_locations l
+   SET last_sequence = greatest(l.last_sequence, s.last_sequence)
+  FROM unnest(%(location_ids)s::bigint[], %(last_sequences)s::bigint[]) AS s(id, last_sequence)
+ WHERE l.id = s.id;
+
 -- name: resume_points
 -- Where each location of a session resumes: its highest durably stored seq.
 SELECT location_name, last_sequence

@@ -1,6 +1,7 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from app.db import timing
@@ -59,6 +60,44 @@ async def test_ingest_is_idempotent_and_stats_count(pool: AsyncConnectionPool) -
             (s.id,),
         )
         assert await cur.fetchone() == (5, 1, 1)
+
+
+@pytest.mark.parametrize("expect_repeats", [False, True], ids=["copy-fast-path", "staged"])
+async def test_both_store_paths_keep_guns_resume_points_and_read_time_order(
+    pool: AsyncConnectionPool, expect_repeats: bool
+) -> None:
+    """The COPY fast path and the staged insert leave the same rows and side effects."""
+    async with pool.connection() as conn:
+        s = await timing.open_session(
+            conn,
+            provider_identity="paths",
+            session_name="Session_paths",
+            provider_program="Sim",
+            provider_version="1",
+        )
+        loc = await timing.ensure_location(conn, s.id, "FINISH")
+        base = datetime(2021, 10, 3, 8, tzinfo=UTC)
+        # Arrival order is not read-time order: seq 3 was read first.
+        batch = [
+            _read(s.id, loc, 1)._replace(read_at=base + timedelta(seconds=2)),
+            _read(s.id, loc, 2)._replace(read_at=base + timedelta(seconds=3)),
+            _read(s.id, loc, 3)._replace(read_at=base + timedelta(seconds=1), tag_code="GUNTIME"),
+        ]
+        stored = await timing.store_reads(conn, batch, expect_repeats=expect_repeats)
+        assert [r.sequence_number for r in stored] == [3, 1, 2]
+        assert [r.id for r in stored] == sorted(r.id for r in stored)
+        # A batch holding one repeat stores only the new read, on either path.
+        again = [batch[0], _read(s.id, loc, 7)]
+        stored_again = await timing.store_reads(conn, again, expect_repeats=expect_repeats)
+        assert [r.sequence_number for r in stored_again] == [7]
+        assert await timing.resume_points(conn, s.id) == {"FINISH": 7}
+        cur = await conn.execute(
+            "SELECT r.sequence_number FROM timing_gun_starts g"
+            " JOIN timing_reads r ON r.id = g.read_id WHERE g.session_id = %s",
+            (s.id,),
+        )
+        assert await cur.fetchall() == [(3,)]
+        assert await timing.count_reads(conn) == 4
 
 
 async def test_cleanup_old_sessions_ends_idle_ones(pool: AsyncConnectionPool) -> None:

@@ -377,7 +377,11 @@ class ProviderConnection:
         self._known_sessions[identity] = session
         self._set_claim(session.tenant_id, session.event_id)
         self._point = self._health.connected(
-            identity, self.peer, m.provider_program, m.provider_version
+            identity,
+            self.peer,
+            m.provider_program,
+            m.provider_version,
+            asyncio.get_running_loop().time(),
         )
         self._point.session_id, self._point.session_name = session.id, session.name
         self._point.rejected.update(self.rejected)

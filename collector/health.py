@@ -113,6 +113,8 @@ class PointHealth:
     version: str = ""
     peers: dict[str, datetime] = field(default_factory=dict)
     connected_since: datetime | None = None
+    # Loop time of the latest connect: a point gets silent_after to send its first read.
+    connected_mono: float = 0.0
     disconnected_at: datetime | None = None
     disconnected_mono: float | None = None
     close_reason: str | None = None
@@ -155,8 +157,11 @@ class PointHealth:
     def state(self, now: float, silent_after: float) -> str:
         if not self.peers:
             return "disconnected"
-        last = max((loc.last_read_mono or 0.0 for loc in self.locations.values()), default=0.0)
-        return "silent" if now - last > silent_after else "ok"
+        last = max(
+            (loc.last_read_mono or 0.0 for loc in self.locations.values()),
+            default=0.0,
+        )
+        return "silent" if now - max(last, self.connected_mono) > silent_after else "ok"
 
 
 class DecoderHealth:
@@ -168,15 +173,18 @@ class DecoderHealth:
         # Event id → its participants' normalised chip codes, refreshed by the collector.
         self.chips: dict[int, set[str]] = {}
 
-    def connected(self, identity: str, peer: str, program: str, version: str) -> PointHealth:
+    def connected(
+        self, identity: str, peer: str, program: str, version: str, mono: float = 0.0
+    ) -> PointHealth:
         point = self.points.get(identity)
         if point is None:
             self._forget_old()
             point = self.points[identity] = PointHealth(identity)
-        now = datetime.now(UTC)
+        wall = datetime.now(UTC)
         if not point.peers:
-            point.connected_since = now
-        point.peers[peer] = now
+            point.connected_since = wall
+        point.peers[peer] = wall
+        point.connected_mono = mono
         point.program, point.version = program, version
         point.disconnected_at = point.disconnected_mono = point.close_reason = None
         return point
@@ -251,7 +259,7 @@ class DecoderHealth:
             "reads": loc.reads,
             "last_read_at": _iso(loc.last_read_at),
             "last_read_age_s": age,
-            "silent": age is None or age > self.silent_after,
+            "silent": loc.last_read_mono is None or now - loc.last_read_mono > self.silent_after,
             "reads_per_minute": loc.rate.per_minute(now),
             "distinct_tags": len(loc.tags),
             "unknown_chips": None if chips is None else sum(1 for t in loc.tags if t not in chips),

@@ -19,7 +19,7 @@ from app.db.pool import Pool, open_pool
 from app.pubsub import Bus, create_bus
 from app.services.live import DisplayHub
 from app.settings import Settings
-from app.web import auth, displays, events
+from app.web import auth, displays, events, operations
 from app.web.dependencies import DEPENDENCIES
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.health import health
@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
         route_handlers=[
             *auth.ROUTES,
             events.router,
+            operations.router,
             displays.router,
             health,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),

@@ -67,6 +67,13 @@ def test_a_point_goes_silent_then_disconnected() -> None:
     assert view["state"] == "disconnected" and view["close_reason"] == "peer closed the connection"
 
 
+def test_a_point_just_connected_has_silent_after_to_send_its_first_read() -> None:
+    health = DecoderHealth(silent_after=30)
+    health.connected("sim-START", "127.0.0.1:1", "SimpleClient", "0.6.0", mono=500.0)
+    assert health.snapshot(now=529.0)[0]["state"] == "ok"
+    assert health.snapshot(now=531.0)[0]["state"] == "silent"
+
+
 def test_clock_skew_is_measured_and_flagged() -> None:
     health = DecoderHealth()
     point = health.connected("x", "p", "SimpleClient", "0.6.0")

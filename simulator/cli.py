@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from app.settings import Settings
+from simulator.chaos import ChaosOptions, ClockJump
 from simulator.client import ProviderInfo
 from simulator.replay import SimulationResult, replay
 from simulator.sources import Capture, ControllerFiles, Source, SyntheticRace
@@ -68,11 +73,118 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="zone of the iso/normal time fields (default: TIMING_TIMEZONE or UTC)",
     )
 
+    life = parser.add_argument_group("connection life")
+    life.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="when a connection drops, connect again (backoff 0.1-2 s) and resume as asked;"
+        " runs until the stream is sent and the linger is over, or SIGTERM/SIGINT",
+    )
+    life.add_argument(
+        "--linger",
+        type=_non_negative,
+        metavar="S",
+        help="after the last read, stay connected S seconds answering pings",
+    )
+
+    chaos = parser.add_argument_group("chaos (seeded, per connection)")
+    chaos.add_argument("--chaos-seed", type=int, default=0, metavar="N", help="default 0")
+    chaos.add_argument(
+        "--drop-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="after each read line, drop the connection with probability P (use --reconnect)",
+    )
+    chaos.add_argument("--split", action="store_true", help="write in random pieces of 1-64 bytes")
+    chaos.add_argument(
+        "--mixed-eol", action="store_true", help='end read lines with "\\r\\n" or "\\n" at random'
+    )
+    chaos.add_argument(
+        "--garbage-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="before each read line, send a malformed line with probability P",
+    )
+    chaos.add_argument(
+        "--huge-line",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="once, after the first start, send a line of BYTES bytes",
+    )
+    chaos.add_argument(
+        "--clock-jump",
+        type=_clock_jump,
+        metavar="SECONDS@SEQ",
+        help="add SECONDS to the time of every read with seq >= SEQ",
+    )
+
     who = parser.add_argument_group("provider identity")
     who.add_argument("--program", default=defaults.program)
     who.add_argument("--program-version", default=defaults.version)
     who.add_argument("--event-name", default=defaults.event_name)
     who.add_argument("--event-id", default=defaults.event_id)
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _clock_jump(text: str) -> ClockJump:
+    try:
+        return ClockJump.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def chaos_from_args(args: argparse.Namespace) -> ChaosOptions | None:
+    options = ChaosOptions(
+        seed=args.chaos_seed,
+        drop_rate=args.drop_rate,
+        split=args.split,
+        mixed_eol=args.mixed_eol,
+        garbage_rate=args.garbage_rate,
+        huge_line=max(0, args.huge_line),
+        clock_jump=args.clock_jump,
+    )
+    if options.drop_rate and not args.reconnect:
+        log.warning("--drop-rate without --reconnect: each connection ends at its first drop")
+    return options if options.active or options.clock_jump else None
+
+
+@contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop`: every connection closes and the run returns."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, _on_signal, stop, signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signals here
+        installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _on_signal(stop: asyncio.Event, signum: signal.Signals) -> None:
+    log.info("%s: closing the connections", signum.name)
+    stop.set()
 
 
 def sources_from_args(args: argparse.Namespace) -> list[Source]:
@@ -103,19 +215,24 @@ async def run_from_args(args: argparse.Namespace) -> SimulationResult:
         event_name=args.event_name,
         event_id=args.event_id,
     )
-    result = await replay(
-        host,
-        port,
-        sources_from_args(args),
-        speed=speed,
-        max_gap=args.max_gap,
-        retime=args.now,
-        info=info,
-        zone=ZoneInfo(args.timezone or settings.timing_timezone),
-    )
+    stop = asyncio.Event()
+    with _stop_on_signals(stop):
+        result = await replay(
+            host,
+            port,
+            sources_from_args(args),
+            speed=speed,
+            max_gap=args.max_gap,
+            retime=args.now,
+            info=info,
+            zone=ZoneInfo(args.timezone or settings.timing_timezone),
+            chaos=chaos_from_args(args),
+            reconnect=args.reconnect,
+            linger=args.linger,
+            stop=stop,
+        )
     for conn in result.connections:
-        state = f"error: {conn.error}" if conn.error else "ok"
-        log.info("%-28s %7d reads  %s", conn.connection_id, conn.reads_sent, state)
+        log.info("%-28s %s", conn.connection_id, conn.summary())
     log.info(
         "%d reads over %d connections in %.2fs (%.0f reads/s)",
         result.total,

@@ -8,13 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from simulator.client import format_time, read_line
-from simulator.replay import Timeline
+from simulator.chaos import ClockJump
+from simulator.client import ConnectionResult, format_time, read_line
+from simulator.replay import SimulationResult, Timeline, build_schedule
 from simulator.sources import (
     GUN_TAG,
     Capture,
     ControllerFiles,
     SimRead,
+    Stream,
     SyntheticRace,
     list_tags,
     load_point,
@@ -164,3 +166,34 @@ def test_the_demo_starts_at_the_first_rush_and_keeps_the_gun() -> None:
     assert [r.tag for r in trimmed.reads][:2] == ["guntime", "100"]
     assert len(trimmed.reads) == 41
     assert [r.seq for r in trimmed.reads] == list(range(1, 42))
+
+
+def test_the_schedule_stamps_a_read_the_same_way_every_time() -> None:
+    s = 1_000_000
+    reads = tuple(SimRead(i, "FINISH", str(i), EPOCH + i * s, 1, "0D4E5F", 2) for i in range(1, 6))
+    stream = Stream("sim-x", ("FINISH",), reads)
+    now_us = 1_800_000_000 * s
+    jump = ClockJump(-60, 4)
+    live = build_schedule([stream], started=5.0, now_us=now_us, speed=2.0, retime=True)
+    again = build_schedule([stream], started=99.0, now_us=now_us, speed=2.0, retime=True)
+    assert [live.stamp(r) for r in reads] == [again.stamp(r) for r in reads]
+    assert [live.stamp(r) - now_us for r in reads] == [0, s // 2, s, 3 * s // 2, 2 * s]
+    assert live.send_offset is not None and live.send_offset(reads[2]) == 1.0
+    jumped = build_schedule([stream], started=0.0, now_us=now_us, clock_jump=jump)
+    assert jumped.send_offset is None
+    assert [jumped.stamp(r) - r.epoch_us for r in reads] == [0, 0, 0, -60 * s, -60 * s]
+    assert [jumped.stamp(r) for r in reads] == [jumped.stamp(r) for r in reads]
+
+
+def test_results_add_up_over_connections() -> None:
+    a = ConnectionResult("a", reads_sent=10, connects=2, reconnects=3, drops=1, resent=4)
+    a.garbage_lines = 2
+    b = ConnectionResult("b", reads_sent=5, connects=1, error="ConnectionRefusedError: no")
+    result = SimulationResult([a, b], elapsed=5.0)
+    assert result.total == 15 and result.reads_per_second == 3.0
+    assert (result.connects, result.drops, result.resent, result.garbage_lines) == (3, 1, 4, 2)
+    assert result.errors == {"b": "ConnectionRefusedError: no"}
+    assert a.summary() == (
+        "10 reads (4 resent), 2 connects, 3 reconnects, 1 drops, 2 garbage, 0 huge; ok"
+    )
+    assert b.summary().endswith("error: ConnectionRefusedError: no")

@@ -177,8 +177,14 @@ class Collector:
 
     # -- status -----------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, event_id: int | None = None) -> dict[str, Any]:
+        """Everything /status shows; with event_id, only that event's providers and points."""
         ingest = self._ingest
+        providers = [conn.stats() for conn in self._connections]
+        points = self.decoders.snapshot(asyncio.get_running_loop().time())
+        if event_id is not None:
+            providers = [p for p in providers if p["event_id"] == event_id]
+            points = [p for p in points if p["event_id"] == event_id]
         return {
             "service": SERVICE,
             "version": self._version,
@@ -191,8 +197,8 @@ class Collector:
             "total_reads": ingest.stored,
             "current_session": self.current_session,
             "ingest": self._ingest_figures(),
-            "providers": [conn.stats() for conn in self._connections],
-            "points": self.decoders.snapshot(asyncio.get_running_loop().time()),
+            "providers": providers,
+            "points": points,
         }
 
     def _ingest_figures(self) -> dict[str, Any]:
@@ -240,8 +246,8 @@ class Collector:
         except Exception:
             return False
 
-    async def status(self) -> dict[str, Any]:
-        stats = self.stats()
+    async def status(self, event_id: int | None = None) -> dict[str, Any]:
+        stats = self.stats(event_id)
         stats["database_connected"] = await self.database_connected()
         return stats
 

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ class StatusServer:
         self,
         host: str,
         port: int,
-        status: Callable[[], Awaitable[dict[str, Any]]],
+        status: Callable[[int | None], Awaitable[dict[str, Any]]],
         health: Callable[[], Awaitable[tuple[bool, str]]],
         metrics: Callable[[], Awaitable[str]],
     ) -> None:
@@ -73,10 +74,15 @@ class StatusServer:
         parts = head.split(b"\r\n", 1)[0].split(b" ")
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
             return 400, "text/plain", b"bad request\n"
-        method, target = parts[0], parts[1].split(b"?", 1)[0]
+        method, (target, _, query) = parts[0], parts[1].partition(b"?")
         if method in (b"GET", b"HEAD"):
             if target == b"/status":
-                body = json.dumps(await self._status(), indent=2, default=str).encode()
+                # ?event_id=N: only what feeds that event (the app's operations page asks so).
+                event_id = parse_qs(query.decode("ascii", "replace")).get("event_id", [""])[0]
+                if event_id and not event_id.isdigit():
+                    return 400, "text/plain", b"event_id must be a number\n"
+                status = await self._status(int(event_id) if event_id else None)
+                body = json.dumps(status, indent=2, default=str).encode()
                 return 200, "application/json", body + b"\n"
             if target == b"/metrics":
                 body = (await self._metrics()).encode()

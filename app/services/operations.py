@@ -139,7 +139,7 @@ async def event_operations(
         raise NotFound(_EVENT_NOT_FOUND)
     checked_at = datetime.now(UTC)
     try:
-        status = await fetch_status(link.status_url)
+        status = await fetch_status(link.status_url, event_id)
         points = points_of(status, tenant_id, event_id)
     except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, ValueError) as exc:
         problem = _describe(exc)
@@ -148,15 +148,20 @@ async def event_operations(
     return Operations(event, event_zone(event), checked_at, True, None, points, link)
 
 
-async def fetch_status(url: str) -> Any:
-    """The collector's /status JSON; raises httpx errors, TimeoutError or ValueError."""
+async def fetch_status(url: str, event_id: int) -> Any:
+    """The collector's /status JSON for one event; raises httpx errors, TimeoutError or ValueError.
+
+    The collector filters by event (it holds every tenant's points); the tenant is checked here.
+    """
     # httpx's timeout is per phase; this bounds the whole exchange, a trickling body too.
     # trust_env off: the collector is ours and near, never behind an HTTP proxy.
     async with (
         asyncio.timeout(STATUS_TIMEOUT_S),
         httpx.AsyncClient(timeout=STATUS_TIMEOUT_S, trust_env=False) as client,
     ):
-        response = await client.get(url, headers={"Accept": "application/json"})
+        response = await client.get(
+            url, params={"event_id": event_id}, headers={"Accept": "application/json"}
+        )
     response.raise_for_status()
     return response.json()
 

@@ -261,6 +261,13 @@ async def test_a_claimed_session_publishes_on_its_event_channel(harness: Harness
         await eventually(all_published)
         listener.cancel()
     assert {(b.tenant_id, b.event_id) for b in batches} == {(tenant.id, event.id)}
+    port = harness.collector.status_port
+    mine = json.loads((await http_get(port, f"/status?event_id={event.id}"))[1])
+    assert [p["event_id"] for p in mine["points"]] == [event.id]
+    assert [p["event_id"] for p in mine["providers"]] == [event.id] * len(mine["providers"])
+    other = json.loads((await http_get(port, f"/status?event_id={event.id + 1}"))[1])
+    assert other["points"] == [] and other["providers"] == []
+    assert (await http_get(port, "/status?event_id=x"))[0] == 400
     async with pool.connection() as conn:
         row = await (
             await conn.execute(

@@ -229,6 +229,7 @@ class ProviderConnection:
         out: list[NewRead] = []
         zone = self._zone
         default_location = self._machine.locations[0] if self._machine.locations else ""
+        location_id = self._ingest.location_id
         for r in reads:
             try:
                 read_at = self._read_at(r.time_kind, r.time_us, received, zone)
@@ -238,12 +239,13 @@ class ProviderConnection:
             if not (0 <= r.seq < _BIGINT and -_INT <= r.lap < _INT and -_INT <= r.antenna < _INT):
                 self._reject("out_of_range", "seq, lap or antenna does not fit", r.raw)
                 continue
+            location = r.location or default_location
             out.append(
                 NewRead(
                     session_id,
-                    0,
+                    location_id(session_id, location),
                     r.seq,
-                    r.location or default_location,
+                    location,
                     r.tag,
                     r.time_raw,
                     read_at,

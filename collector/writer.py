@@ -145,6 +145,10 @@ class IngestWriter:
     def remember_location(self, session_id: int, name: str, location_id: int) -> None:
         self._locations[(session_id, name)] = location_id
 
+    def location_id(self, session_id: int, name: str) -> int:
+        """The location's id if known here, else 0 (the writer looks it up when storing)."""
+        return self._locations.get((session_id, name), 0)
+
     def durable_points(self, session_id: int) -> dict[str, int]:
         """Location → highest seq this process committed or spooled for the session."""
         return {loc: seq for (sid, loc), seq in self._durable.items() if sid == session_id}
@@ -315,13 +319,19 @@ class IngestWriter:
         rejects = [r for r in batch if isinstance(r, NewReject)]
         async with connection(self._pool, _CONNECT_TIMEOUT) as conn:
             ids = self._locations
-            for read in reads:
-                key = (read.session_id, read.location_name)
-                if key not in ids:
-                    ids[key] = await timing.ensure_location(
-                        conn, read.session_id, read.location_name, read.reader_id or None
+            rows: list[NewRead] = []
+            for r in reads:
+                key = (r.session_id, r.location_name)
+                location_id = ids.get(key)
+                if location_id is None:
+                    location_id = ids[key] = await timing.ensure_location(
+                        conn, r.session_id, r.location_name, r.reader_id or None
                     )
-            rows = [r._replace(location_id=ids[(r.session_id, r.location_name)]) for r in reads]
+                # Connections fill in the id they know; it is checked here, as the cache may
+                # have been cleared since.
+                rows.append(
+                    r if r.location_id == location_id else r._replace(location_id=location_id)
+                )
             loop = asyncio.get_running_loop()
             stored = await timing.store_reads(
                 conn, rows, expect_repeats=loop.time() < self._repeats_until

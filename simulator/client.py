@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from simulator import chaos as chaos_mod
@@ -49,12 +50,18 @@ def format_time(epoch_us: int, time_format: str, zone: tzinfo = UTC) -> str:
         return f"{secs}.{hundredths:02d}"
     if time_format == "msecs":
         return str(epoch_us // 1000)
+    return f"{_wall_second(secs, time_format, zone)}.{hundredths:02d}"
+
+
+@lru_cache(maxsize=4096)
+def _wall_second(secs: int, time_format: str, zone: tzinfo) -> str:
+    # Reads come many to a second: formatting each second once keeps a fast replay cheap.
     moment = _EPOCH + timedelta(seconds=secs)
     if zone is not UTC:
         moment = moment.astimezone(zone)
     if time_format == "iso":
-        return f"{moment:%Y-%m-%dT%H:%M:%S}.{hundredths:02d}"
-    return f"{moment:%H:%M:%S}.{hundredths:02d}"
+        return f"{moment:%Y-%m-%dT%H:%M:%S}"
+    return f"{moment:%H:%M:%S}"
 
 
 def read_line(read: SimRead, time_text: str) -> str:

@@ -72,17 +72,18 @@ class ReadBatch:
             "event_id": self.event_id,
             "tenant_id": self.tenant_id,
             "provisional": self.provisional,
-            # Built by hand: asdict() deep-copies and was the largest cost of ingest.
+            # One array per read, in StoredRead's field order: this runs for every read the
+            # collector stores, and arrays cost half of what objects do to build and encode.
             "reads": [
-                {
-                    "id": r.id,
-                    "session_id": r.session_id,
-                    "location_name": r.location_name,
-                    "tag_code": r.tag_code,
-                    "read_at": r.read_at.isoformat(),
-                    "sequence_number": r.sequence_number,
-                    "lap_count": r.lap_count,
-                }
+                [
+                    r.id,
+                    r.session_id,
+                    r.location_name,
+                    r.tag_code,
+                    r.read_at.isoformat(),
+                    r.sequence_number,
+                    r.lap_count,
+                ]
                 for r in self.reads
             ],
         }
@@ -97,8 +98,8 @@ class ReadBatch:
             tenant_id=body["tenant_id"],
             provisional=bool(body.get("provisional", False)),
             reads=tuple(
-                StoredRead(**{**r, "read_at": datetime.fromisoformat(r["read_at"])})
-                for r in body["reads"]
+                StoredRead(rid, sid, location, tag, datetime.fromisoformat(at), seq, lap)
+                for rid, sid, location, tag, at, seq, lap in body["reads"]
             ),
         )
 

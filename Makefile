@@ -10,7 +10,7 @@ NATIVE_SRC := $(shell find native -name '*.rs' -o -name 'Cargo.toml' -o -name '*
 INSTALLED := $(VENV)/.installed
 NATIVE := $(VENV)/.native
 
-.PHONY: lock run test lint fmt bench bench-parser bench-ingest system-deps cargo-test pytest imports clean
+.PHONY: lock run test lint fmt fuzz bench bench-parser bench-ingest bench-memory system-deps cargo-test pytest imports clean
 
 run: $(INSTALLED) $(NATIVE)
 	$(BIN)/racedisplay run --demo
@@ -64,13 +64,23 @@ fmt: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	cargo fmt --all
 
-bench: bench-parser bench-ingest
+# Each benchmark rewrites its own section of docs/benchmarks.md; `bench` regenerates them all.
+bench: bench-parser bench-ingest bench-memory
 
 bench-parser: $(INSTALLED) $(NATIVE)
 	$(BIN)/python benchmarks/bench_parser.py
 
 bench-ingest: $(INSTALLED) $(NATIVE)
 	$(BIN)/python benchmarks/bench_ingest.py
+
+bench-memory: $(INSTALLED) $(NATIVE)
+	$(BIN)/python benchmarks/bench_memory.py
+
+# A long fuzz run of the framing (make test runs the same properties with few cases).
+fuzz: $(INSTALLED) $(NATIVE)
+	PROPTEST_CASES=$${PROPTEST_CASES:-100000} cargo test --release -p ct_parser --test framing_torture
+	HYPOTHESIS_MAX_EXAMPLES=$${HYPOTHESIS_MAX_EXAMPLES:-5000} $(BIN)/pytest -q -p no:cacheprovider \
+	  --timeout=1800 tests/native/test_framing_torture.py
 
 clean:
 	rm -rf $(VENV) target .mypy_cache .ruff_cache .pytest_cache

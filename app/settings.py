@@ -44,8 +44,8 @@ class Settings:
     spool_dir: Path | None = None
     # Provider connections at once; more are refused so a flood cannot exhaust memory.
     max_connections: int = 1000
-    # A timing point with no read for this long is shown as silent.
-    silent_after_s: int = 30
+    # A timing point with no read for this long is shown as silent (red within 30 s).
+    silent_after_s: int = 25
     # Where the web app reads decoder health; default: the collector's status port here.
     collector_status_url: str = ""
     db_pool_min: int = 2

@@ -15,8 +15,9 @@ from typing import Any
 
 from app.domain.reads import CONTROL_TAGS, NewRead, normalize_tag
 
-# A point with no read for this long is shown as silent (red).
-SILENT_AFTER_S = 30.0
+# A point with no read for this long is shown as silent (red): with the operations page's
+# 2 s refresh, red shows within 30 s of the last read.
+SILENT_AFTER_S = 25.0
 # A read this far from when we received it means the decoder's clock is off.
 SKEW_FLAG_S = 300.0
 _SKEW_FLAG = timedelta(seconds=SKEW_FLAG_S)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from tests.conftest import need_service
-from tests.e2e.conftest import EMAIL, PASSWORD, Platform, Seeded, simulate_lines
+from tests.e2e.conftest import CT_EVENT_ID, EMAIL, PASSWORD, Platform, Seeded, simulate_lines
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless flags for a closed network: no background calls home, no sandbox as root.
@@ -77,4 +79,43 @@ async def test_a_timer_logs_in_and_finds_the_display_url(
     await page.wait_for_selector("text=Harbor 10K", timeout=5_000)
     await page.click("text=Harbor 10K")
     await page.wait_for_selector(f'a[href$="/d/{seeded.display_code}"]', timeout=5_000)
+    await page.close()
+
+
+async def test_the_operations_page_turns_red_live_when_a_point_drops(
+    browser: Browser, platform_single: Platform, seeded: Seeded, tmp_path: Path
+) -> None:
+    """No reload: the point appears, then shows disconnected, on the page as it was opened."""
+    page = await browser.new_page()
+    await page.goto(f"{platform_single.base_url}/login")
+    await page.fill("input[name=email]", EMAIL)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("text=Harbor 10K", timeout=5_000)
+    await page.goto(f"{platform_single.base_url}/events/{seeded.event_id}/operations")
+    await page.wait_for_selector("text=No timing point feeds this event yet", timeout=5_000)
+    # Survives only if the page is never reloaded.
+    await page.evaluate("document.body.dataset.opened = 'once'")
+
+    capture = tmp_path / "finish.txt"
+    capture.write_text("CT01_33~1~FINISH~1187~08:21:44.90~1~0D4E5F~2\r\n")
+    provider = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "simulate", "--capture", str(capture),
+        "--port", str(platform_single.collector_port), "--fast", "--event-id", CT_EVENT_ID,
+        "--reconnect", "--linger", "600",
+        env=platform_single.env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        point = page.locator("tbody.ops-point")
+        await page.wait_for_selector("tbody.ops-point[data-state=ok]", timeout=15_000)
+        assert await point.locator("[data-location=FINISH]").inner_text() != ""
+        assert "is-alert" not in (await point.get_attribute("class") or "")
+    finally:
+        provider.terminate()
+        await provider.wait()
+    await page.wait_for_selector("tbody.ops-point[data-state=disconnected]", timeout=15_000)
+    assert "is-alert" in (await point.get_attribute("class") or "")
+    assert await page.evaluate("document.body.dataset.opened") == "once"
+    await page.screenshot(path=str(tmp_path / "operations.png"))
     await page.close()

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import report  # noqa: E402
-from naive_collector import NaiveCollector  # noqa: E402
+from naive_collector import INSERT_READ, NaiveCollector  # noqa: E402
 
 from app.db import timing  # noqa: E402
 from app.db.embedded import start_embedded  # noqa: E402
@@ -68,13 +68,6 @@ SELECT count(*), md5(string_agg(
   JOIN timing_sessions s ON s.id = r.session_id
   JOIN timing_locations l ON l.id = r.location_id
  WHERE %(max_seq)s = 0 OR r.sequence_number <= %(max_seq)s
-"""
-INSERT_ROW = """
-INSERT INTO timing_reads (session_id, location_id, sequence_number, location_name, tag_code,
-                          read_time, read_at, lap_count, reader_id, gator_number, raw_line,
-                          received_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT ON CONSTRAINT timing_reads_idempotency_key DO NOTHING
 """
 
 
@@ -226,7 +219,7 @@ async def row_inserts(pool: AsyncConnectionPool, rows: list[NewRead]) -> Figure:
     await truncate(pool)
     started = time.perf_counter()
     async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(INSERT_ROW, rows)
+        await cur.executemany(INSERT_READ, rows)
     seconds = time.perf_counter() - started
     async with pool.connection() as conn:
         count = await timing.count_reads(conn)

@@ -6,54 +6,13 @@
 use ct_parser::{Batch, Parser, DEFAULT_MAX_LINE_LEN};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use serde_json::Value;
-
-const VECTORS: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/vectors/ctp01_lines.json"
-));
 
 /// Bytes a parser may hold beyond its cap: the CR an LF may still turn into a terminator.
 const PENDING_SLACK: usize = 1;
 
-struct Vector {
-    name: String,
-    bytes: Vec<u8>,
-    max_line_len: usize,
-    /// Expected to parse as a read or a session line.
-    valid: bool,
-}
+mod common;
 
-fn vectors() -> Vec<Vector> {
-    let all: Value = serde_json::from_str(VECTORS).expect("vectors are JSON");
-    all.as_array()
-        .expect("a list")
-        .iter()
-        .map(|v| {
-            let bytes = match (v.get("line"), v.get("line_hex")) {
-                (Some(line), _) => line.as_str().unwrap().as_bytes().to_vec(),
-                (None, Some(hex)) => from_hex(hex.as_str().unwrap()),
-                _ => panic!("vector without a line: {v}"),
-            };
-            let expect = &v["expect"];
-            Vector {
-                name: v["name"].as_str().unwrap().to_owned(),
-                bytes,
-                max_line_len: v
-                    .get("max_line_len")
-                    .map_or(DEFAULT_MAX_LINE_LEN, |n| n.as_u64().unwrap() as usize),
-                valid: expect.get("read").is_some() || expect.get("session").is_some(),
-            }
-        })
-        .collect()
-}
-
-fn from_hex(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
+use common::{vectors, Vector};
 
 fn parse_whole(data: &[u8], max_line_len: usize) -> Batch {
     let mut parser = Parser::new(max_line_len);
@@ -294,7 +253,7 @@ fn session_line() -> impl Strategy<Value = Vec<u8>> {
 fn valid_line() -> impl Strategy<Value = Vec<u8>> {
     let from_vectors: Vec<Vec<u8>> = vectors()
         .into_iter()
-        .filter(|v| v.valid && v.max_line_len == DEFAULT_MAX_LINE_LEN)
+        .filter(|v| v.valid() && v.max_line_len == DEFAULT_MAX_LINE_LEN)
         .map(|v| v.bytes)
         .filter(|b| !b.contains(&0) && !b.contains(&b'\r'))
         .collect();
@@ -624,7 +583,7 @@ proptest! {
             let v = plain[pick.index(plain.len())];
             data.extend_from_slice(&v.bytes);
             data.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
-            if v.valid && !v.bytes.contains(&0) && !v.bytes.contains(&b'\r') {
+            if v.valid() && !v.bytes.contains(&0) && !v.bytes.contains(&b'\r') {
                 isolated.push(v.bytes.clone());
             }
         }

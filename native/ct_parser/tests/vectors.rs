@@ -3,45 +3,9 @@
 use ct_parser::{Batch, Parser, TimeKind, DEFAULT_MAX_LINE_LEN};
 use serde_json::Value;
 
-const VECTORS: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/vectors/ctp01_lines.json"
-));
+mod common;
 
-struct Vector {
-    name: String,
-    bytes: Vec<u8>,
-    max_line_len: Option<usize>,
-    expect: Value,
-}
-
-fn vectors() -> Vec<Vector> {
-    let all: Value = serde_json::from_str(VECTORS).expect("vectors are JSON");
-    all.as_array()
-        .expect("a list")
-        .iter()
-        .map(|v| {
-            let bytes = match (v.get("line"), v.get("line_hex")) {
-                (Some(line), _) => line.as_str().unwrap().as_bytes().to_vec(),
-                (None, Some(hex)) => from_hex(hex.as_str().unwrap()),
-                _ => panic!("vector without a line: {v}"),
-            };
-            Vector {
-                name: v["name"].as_str().unwrap().to_owned(),
-                bytes,
-                max_line_len: v.get("max_line_len").map(|n| n.as_u64().unwrap() as usize),
-                expect: v["expect"].clone(),
-            }
-        })
-        .collect()
-}
-
-fn from_hex(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
+use common::{vectors, Vector};
 
 /// The raw bytes a parsed line keeps: NULs dropped, one trailing CR stripped.
 fn framed(bytes: &[u8]) -> Vec<u8> {
@@ -130,7 +94,7 @@ fn each_vector_alone() {
     let all = vectors();
     assert!(all.len() > 100);
     for v in &all {
-        let mut parser = Parser::new(v.max_line_len.unwrap_or(DEFAULT_MAX_LINE_LEN));
+        let mut parser = Parser::new(v.max_line_len);
         let mut out = parser.feed(&[&v.bytes[..], b"\n"].concat());
         out.append(parser.finish());
         check(v, &out, 0);
@@ -140,7 +104,7 @@ fn each_vector_alone() {
 #[test]
 fn each_vector_without_a_terminator() {
     for v in vectors() {
-        let mut parser = Parser::new(v.max_line_len.unwrap_or(DEFAULT_MAX_LINE_LEN));
+        let mut parser = Parser::new(v.max_line_len);
         let mut out = parser.feed(&v.bytes);
         out.append(parser.finish());
         check(&v, &out, 0);
@@ -151,7 +115,7 @@ fn each_vector_without_a_terminator() {
 fn all_vectors_in_one_stream_keep_order_and_numbering() {
     let all: Vec<Vector> = vectors()
         .into_iter()
-        .filter(|v| v.max_line_len.is_none())
+        .filter(|v| v.max_line_len == DEFAULT_MAX_LINE_LEN)
         .collect();
     let stream: Vec<u8> = all
         .iter()

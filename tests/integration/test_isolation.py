@@ -1,0 +1,277 @@
+"""Tenant isolation: every route of the app, asked by tenant A for tenant B's ids.
+
+The suite walks the app's own route table, so a route added later is checked as well. A route
+whose path parameter it does not know, or that is neither public nor tenant-scoped here,
+fails the suite until someone says how it is scoped: that is the point.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
+from psycopg_pool import AsyncConnectionPool
+
+from app.db import catalog, timing
+from app.domain.catalog import ParticipantIn
+from app.domain.codes import new_display_code
+from app.domain.reads import NewRead
+from app.services.auth import hash_password
+from app.settings import Settings
+from app.web.factory import create_app
+
+PASSWORD = "correct horse battery staple"
+Client = AsyncTestClient[Litestar]
+_CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+# Routes anyone may call. Display routes are reached by their 8-character code, a capability
+# a timer hands out (a QR code at the venue); they show one display and nothing else.
+PUBLIC = {
+    "/",
+    "/login",
+    "/logout",
+    "/health",
+    "/static/{file_path:path}",
+    "/d/{code:str}",
+    "/d/{code:str}/stream",
+    "/d/{code:str}/feed",
+}
+
+
+# A valid form for each route that takes one, so that the request gets past validation to
+# the scoping: a foreign id must answer 404 however good the form is.
+FORMS: dict[tuple[str, str], dict[str, str]] = {
+    ("POST", "/events/{event_id:int}/displays"): {"name": "Sneaky screen", "locations": "FINISH"},
+}
+
+
+def _form(method: str, path: str, token: str) -> dict[str, str] | None:
+    if method == "GET":
+        return None
+    if (method, path) not in FORMS:
+        pytest.fail(
+            f"{method} {path} is new: add a valid form for it to FORMS in "
+            "tests/integration/test_isolation.py, so a foreign id is tried past validation"
+        )
+    return {**FORMS[(method, path)], "_csrf_token": token}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One tenant's rows, named so that any of them showing up elsewhere is a leak."""
+
+    slug: str
+    email: str
+    tenant_id: int
+    event_id: int
+    display_code: str
+    session_id: int
+    secrets: tuple[str, ...]
+
+    def path_value(self, name: str) -> str:
+        """This tenant's value for a route's path parameter, by the parameter's name."""
+        values = {
+            "event_id": self.event_id,
+            "session_id": self.session_id,
+            "tenant_id": self.tenant_id,
+        }
+        if name not in values:
+            pytest.fail(
+                f"a route takes {{{name}}}: teach tests/integration/test_isolation.py which of "
+                "tenant B's ids to try there, so the route's scoping is checked"
+            )
+        return str(values[name])
+
+
+async def _tenant(pool: AsyncConnectionPool, slug: str, person: str, bib: str) -> Tenant:
+    """A tenant with an event, a participant, a display and a session with one read.
+
+    Both tenants use the same location name and chip number: only scoping keeps them apart.
+    """
+    first, last = person.split()
+    email = f"owner@{slug}.test"
+    async with pool.connection() as conn:
+        tenant = await catalog.create_tenant(conn, slug, slug.title())
+        await catalog.create_user(
+            conn,
+            tenant_id=tenant.id,
+            email=email,
+            password_hash=hash_password(PASSWORD),
+            role="owner",
+            display_name=f"{first} Owner",
+        )
+        event_name = f"{slug.title()} Marathon"
+        ct_event_id = f"CT-{slug}"
+        event = await catalog.create_event(
+            conn,
+            tenant_id=tenant.id,
+            name=event_name,
+            event_date=date(2026, 5, 17),
+            ct_event_id=ct_event_id,
+        )
+        await catalog.upsert_participants(
+            conn, tenant.id, event.id, [ParticipantIn(bib, "1187", first, last, "F", 34)]
+        )
+        display = await catalog.create_display(
+            conn,
+            tenant_id=tenant.id,
+            event_id=event.id,
+            code=new_display_code(),
+            name=f"{slug} finish screen",
+            locations=["FINISH"],
+        )
+        session_name = f"Session_{slug}_0900"
+        session = await timing.open_session(
+            conn,
+            provider_identity=f"{slug}-simpleclient",
+            session_name=session_name,
+            provider_program="SimpleClient",
+            provider_version="3.0",
+        )
+        await timing.claim_session(conn, session.id, ct_event_id, event_name)
+        location = await timing.ensure_location(conn, session.id, "FINISH")
+        at = datetime(2026, 5, 17, 6, 21, 44, tzinfo=UTC)
+        line = "CT01_33~1~FINISH~1187~08:21:44.00~1~0D4E5F~1"
+        await timing.store_reads(
+            conn,
+            [
+                NewRead(
+                    session.id,
+                    location,
+                    1,
+                    "FINISH",
+                    "1187",
+                    "08:21:44.00",
+                    at,
+                    1,
+                    "0D4E5F",
+                    1,
+                    line,
+                    at,
+                )
+            ],
+        )
+    secrets = (event_name, person, first, last, bib, display.code, display.name, session_name,
+               f"{slug}-simpleclient", email, ct_event_id)  # fmt: skip
+    return Tenant(slug, email, tenant.id, event.id, display.code, session.id, secrets)
+
+
+@pytest.fixture
+async def tenants(pool: AsyncConnectionPool) -> tuple[Tenant, Tenant]:
+    a = await _tenant(pool, "alpha-timing", "Astrid Alvheim", "101")
+    b = await _tenant(pool, "bravo-timing", "Zebulon Quixote", "7777")
+    return a, b
+
+
+@pytest.fixture
+async def app(db_url: str) -> Litestar:
+    settings = Settings(
+        database_url=db_url,
+        secret_key="isolation-secret-" + "x" * 40,
+        public_base_url="https://screens.example.test",
+        # No collector runs here: the operations page must say so, not wait for one.
+        collector_status_url="http://127.0.0.1:9/status",
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client_a(app: Litestar, tenants: tuple[Tenant, Tenant]) -> AsyncIterator[Client]:
+    """Tenant A's owner, signed in."""
+    async with AsyncTestClient(app=app, base_url="https://testserver.local") as client:
+        token = await _csrf(client, "/login")
+        signed_in = await client.post(
+            "/login",
+            data={"email": tenants[0].email, "password": PASSWORD, "_csrf_token": token},
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        yield client
+
+
+async def _csrf(client: Client, path: str) -> str:
+    page = await client.get(path)
+    match = _CSRF.search(page.text)
+    assert match, f"no CSRF field on {path}"
+    return match.group(1)
+
+
+def _routes(app: Litestar) -> list[tuple[str, str]]:
+    """Every (path, method) the app answers, OPTIONS and HEAD aside."""
+    out = []
+    for route in app.routes:
+        assert isinstance(route, HTTPRoute), f"unexpected route kind {route!r}"
+        for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
+            out.append((route.path, method))
+    return out
+
+
+def _fill(path: str, tenant: Tenant) -> str:
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: tenant.path_value(m.group(1)), path)
+
+
+def _leaks(body: str, tenant: Tenant) -> list[str]:
+    return [s for s in tenant.secrets if s in body]
+
+
+async def test_every_route_answers_a_foreign_id_with_404_and_no_foreign_data(
+    app: Litestar, client_a: Client, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, b = tenants
+    token = await _csrf(client_a, f"/events/{a.event_id}")
+    checked: list[str] = []
+    for path, method in _routes(app):
+        if path in PUBLIC:
+            continue
+        target = _fill(path, b)
+        if target == path:
+            # Nothing to point at B with: what A sees there must still hold none of B.
+            if method != "GET":
+                continue
+            r = await client_a.get(target)
+            assert r.status_code < 400, f"GET {path}: {r.status_code}"
+        else:
+            r = await client_a.request(
+                method,
+                target,
+                headers={"x-csrftoken": token, "HX-Request": "true"},
+                data=_form(method, path, token),
+            )
+            assert r.status_code == 404, f"{method} {target} (B's ids) answered {r.status_code}"
+        assert not _leaks(r.text, b), f"{method} {target} shows tenant B's {_leaks(r.text, b)}"
+        checked.append(f"{method} {path}")
+    # The walk really reached the tenant routes (a broken login would skip nothing loudly).
+    assert "GET /events/{event_id:int}" in checked
+    assert len(checked) >= 5, checked
+
+
+async def test_own_ids_answer_so_the_404s_above_are_about_scoping(
+    app: Litestar, client_a: Client, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, b = tenants
+    for path, method in _routes(app):
+        if path in PUBLIC or method != "GET" or _fill(path, a) == path:
+            continue
+        r = await client_a.get(_fill(path, a), headers={"HX-Request": "true"})
+        assert r.status_code == 200, f"GET {_fill(path, a)} (A's own ids): {r.status_code}"
+        assert not _leaks(r.text, b), f"GET {path} shows tenant B's {_leaks(r.text, b)}"
+
+
+async def test_a_display_shows_only_its_own_tenants_runners(
+    client_a: Client, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """Same location name, same chip number in both tenants: each display keeps to its own."""
+    a, b = tenants
+    for tenant, other in ((a, b), (b, a)):
+        feed = await client_a.get(f"/d/{tenant.display_code}/feed")
+        assert feed.status_code == 200
+        assert tenant.secrets[1] in feed.text, f"{tenant.slug}'s runner missing from its display"
+        assert not _leaks(feed.text, other), (
+            f"{tenant.slug}'s display shows {_leaks(feed.text, other)}"
+        )

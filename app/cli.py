@@ -125,6 +125,53 @@ async def _run_web(settings: Settings) -> None:
     await _uvicorn_server(settings, create_app(settings)).serve()  # type: ignore[attr-defined]
 
 
+def _read_password(from_stdin: bool) -> str:
+    """From one line of stdin (scripts), else asked twice at the terminal, never echoed."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password (at least 10 characters): ")
+    if getpass.getpass("The same password again: ") != first:
+        raise SystemExit("The two passwords differ; nothing was created.")
+    return first
+
+
+async def _accounts_command(settings: Settings, args: argparse.Namespace) -> int:
+    """create-admin, create-tenant and reset-link: one short-lived pool, messages on stdout."""
+    from app.db.pool import open_pool
+    from app.domain.errors import AppError
+    from app.services import accounts
+
+    assert settings.database_url
+    password = _read_password(args.password_stdin) if args.command == "create-admin" else ""
+    pool = await open_pool(settings.database_url, 1, 2)
+    try:
+        if args.command == "create-admin":
+            user = await accounts.create_platform_admin(pool, args.email, password)
+            print(f"Platform admin {user.email} created. Sign in at {settings.base_url}/login")
+        elif args.command == "create-tenant":
+            tenant, issued = await accounts.create_tenant(
+                pool, None, slug=args.slug, name=args.name, owner_email=args.owner
+            )
+            link = settings.base_url + accounts.invitation_path(issued.token)
+            print(f"Tenant {tenant.slug} ({tenant.name}) created.")
+            print(f"Send this link to {issued.invitation.email}; it works once, for 7 days:")
+            print(link)
+        else:
+            reset = await accounts.reset_link_for_email(pool, args.email)
+            link = settings.base_url + accounts.reset_path(reset.token)
+            print(f"Send this link to {reset.user.email}; it sets a new password once,")
+            print("within 24 hours, and earlier reset links stop working:")
+            print(link)
+    except AppError as exc:
+        print(f"racedisplay {args.command}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await pool.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="racedisplay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("web", help="run only the web app")
     sub.add_parser("collector", help="run only the CTP01 collector")
     sub.add_parser("migrate", help="apply pending database migrations")
+    admin = sub.add_parser("create-admin", help="create a platform admin (above all tenants)")
+    admin.add_argument("email")
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
+    tenant = sub.add_parser(
+        "create-tenant", help="create a tenant and print its first owner's invitation link"
+    )
+    tenant.add_argument("slug", help="short name: lower-case letters, digits, dashes")
+    tenant.add_argument("name", help="the timing company's name as its users see it")
+    tenant.add_argument("--owner", required=True, metavar="EMAIL", help="the first owner's e-mail")
+    reset = sub.add_parser("reset-link", help="print a one-time password reset link for a user")
+    reset.add_argument("email")
     sim = sub.add_parser("simulate", help="act as a CTP01 provider (SimpleClient) and replay reads")
     from simulator.cli import add_arguments, run_from_args
 
@@ -162,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     _migrate(settings)
     if args.command == "migrate":
         return 0
+    if args.command in ("create-admin", "create-tenant", "reset-link"):
+        return asyncio.run(_accounts_command(settings, args))
     if args.command == "web":
         asyncio.run(_run_web(settings))
         return 0

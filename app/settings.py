@@ -19,6 +19,13 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(environ, name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     # None means: start an embedded PostgreSQL under data_dir.
@@ -48,6 +55,8 @@ class Settings:
     silent_after_s: int = 25
     # Where the web app reads decoder health; default: the collector's status port here.
     collector_status_url: str = ""
+    # Sessions idle this many days are ended, archived ones this old deleted (hourly).
+    session_retention_days: int = 7
     db_pool_min: int = 2
     db_pool_max: int = 10
     log_level: str = "INFO"
@@ -75,6 +84,9 @@ class Settings:
             max_connections=_int(env, "COLLECTOR_MAX_CONNECTIONS", d.max_connections),
             silent_after_s=_int(env, "SILENT_AFTER_S", d.silent_after_s),
             collector_status_url=env.get("COLLECTOR_STATUS_URL") or "",
+            session_retention_days=_positive(
+                env, "SESSION_RETENTION_DAYS", d.session_retention_days
+            ),
             db_pool_min=_int(env, "DB_POOL_MIN", d.db_pool_min),
             db_pool_max=_int(env, "DB_POOL_MAX", d.db_pool_max),
             log_level=(env.get("LOG_LEVEL") or d.log_level).upper(),

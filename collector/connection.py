@@ -16,6 +16,7 @@ from ct_parser import Parser, Read
 
 from app.db import timing
 from app.db.pool import Pool, connection
+from app.domain.codes import as_provider_key, split_location
 from app.domain.errors import Unavailable
 from app.domain.reads import NewRead, NewReject
 from collector import times
@@ -120,6 +121,12 @@ class ProviderConnection:
         self._rejects: list[NewReject] = []
         self._tenant_id: int | None = None
         self._event_id: int | None = None
+        # Provider keys this connection has sent (connection id, location prefixes), and the
+        # ones already tried against the events: each is looked up once.
+        self._keys: dict[str, None] = {}
+        self._keys_tried: set[str] = set()
+        # Stored location name → the name the provider uses (with its key prefix, if any).
+        self._provider_names: dict[str, str] = {}
         # Reads that came before the timing session was open: (received_at, reads).
         self._held: list[tuple[datetime, list[Read]]] = []
         self._held_count = 0
@@ -208,6 +215,7 @@ class ProviderConnection:
                 log.info("%s locations: %s", self.peer, ", ".join(event.locations))
                 if self._session is not None:
                     await self._ensure_locations(self._session.id, event.locations)
+                    await self._claim_by_key()
             elif isinstance(event, ProviderError):
                 log.warning("%s err~%s~%s", self.peer, event.command, event.message)
             elif isinstance(event, Closed):
@@ -224,11 +232,13 @@ class ProviderConnection:
         if self._point is not None:
             self._point.record(converted, asyncio.get_running_loop().time())
         await self._ingest.put(converted)
+        await self._claim_by_key()
 
     def _convert(self, session_id: int, received: datetime, reads: list[Read]) -> list[NewRead]:
         out: list[NewRead] = []
         zone = self._zone
         default_location = self._machine.locations[0] if self._machine.locations else ""
+        names: dict[str, str] = {}
         location_id = self._ingest.location_id
         for r in reads:
             try:
@@ -239,7 +249,10 @@ class ProviderConnection:
             if not (0 <= r.seq < _BIGINT and -_INT <= r.lap < _INT and -_INT <= r.antenna < _INT):
                 self._reject("out_of_range", "seq, lap or antenna does not fit", r.raw)
                 continue
-            location = r.location or default_location
+            provider_name = r.location or default_location
+            location = names.get(provider_name)
+            if location is None:
+                location = names[provider_name] = self._stored_name(provider_name)
             out.append(
                 NewRead(
                     session_id,
@@ -313,6 +326,7 @@ class ProviderConnection:
             if self._point is not None:
                 self._point.record(converted, asyncio.get_running_loop().time())
             await self._ingest.put(converted)
+        await self._claim_by_key()
 
     async def _store_held_on_close(self) -> None:
         """A provider that pushed reads and left before the handshake finished."""
@@ -330,6 +344,14 @@ class ProviderConnection:
         await self._release_held()
 
     # -- database -----------------------------------------------------------------------
+
+    def _stored_name(self, provider_name: str) -> str:
+        """A location name as stored: without the provider key the provider may prefix it with."""
+        key, name = split_location(provider_name)
+        if key is not None:
+            self._keys.setdefault(key, None)
+            self._provider_names[name] = provider_name
+        return name
 
     async def _open_session(
         self,
@@ -390,9 +412,13 @@ class ProviderConnection:
         self._rejects = [r._replace(session_id=session.id) for r in self._rejects]
         self._on_session(session.name)
         log.info("%s: %s is timing session %s (%d)", self.peer, identity, session.name, session.id)
+        if connection_id and (key := as_provider_key(connection_id)) is not None:
+            self._keys.setdefault(key, None)
+        # The rules in order: the ChronoTrack event id, then a provider key.
         if event is not None:
             await self._claim(session.id, event)
         await self._ensure_locations(session.id, locations)
+        await self._claim_by_key()
 
     async def _resume_points(self, session_id: int) -> dict[str, int]:
         """Where each location resumes: the higher of what the database and this process hold."""
@@ -414,7 +440,9 @@ class ProviderConnection:
                 self.peer,
                 ", ".join(f"{loc} after seq {seq}" for loc, seq in sorted(points.items())),
             )
-        return points
+        # The provider resumes a location by its own name, key prefix and all.
+        names = self._provider_names
+        return {names.get(loc, loc): seq for loc, seq in points.items()}
 
     def _set_claim(self, tenant_id: int | None, event_id: int | None) -> None:
         self._tenant_id, self._event_id = tenant_id, event_id
@@ -448,12 +476,59 @@ class ProviderConnection:
                 event.name,
             )
 
+    async def _claim_by_key(self) -> None:
+        """The second rule: a provider key sent as connection id or location prefix.
+
+        Tried only while no tenant owns the session, and each key once per connection.
+        """
+        if self._session is None or self._tenant_id is not None:
+            return
+        for key in [k for k in self._keys if k not in self._keys_tried]:
+            self._keys_tried.add(key)
+            try:
+                async with connection(self._pool, _RESUME_TIMEOUT) as conn:
+                    claimed = await timing.claim_session_by_key(conn, self._session.id, key)
+            except Unavailable as exc:
+                log.warning("%s: could not look up provider key %s: %s", self.peer, key, exc)
+                self._keys_tried.discard(key)
+                return
+            if claimed is not None:
+                log.info("%s: provider key %s claims it for event %d", self.peer, key, claimed[1])
+                self._set_claim(*claimed)
+                return
+            log.info("%s: provider key %s is not issued for any live event", self.peer, key)
+
+    def refresh_claim(self, tenant_id: int | None, event_id: int | None, status: str) -> None:
+        """The session as the database has it now (a tenant or admin may have changed it)."""
+        if (tenant_id, event_id) != (self._tenant_id, self._event_id):
+            log.info(
+                "%s: session %s now feeds event %s (was %s)",
+                self.peer,
+                self._session.name if self._session else "?",
+                event_id,
+                self._event_id,
+            )
+            self._set_claim(tenant_id, event_id)
+        if status != "active" and not self._stopping:
+            # Ended or archived by its tenant: the provider's next connection opens a new one.
+            log.info("%s: session %s was %s; closing", self.peer, self.session_id, status)
+            if self.identity is not None:
+                # Not to be reused, even by a reconnect while the database is away.
+                self._known_sessions.pop(self.identity, None)
+            self.close_reason = f"session {status}"
+            self.stop()
+
+    @property
+    def session_id(self) -> int | None:
+        return self._session.id if self._session else None
+
     async def _ensure_locations(self, session_id: int, locations: tuple[str, ...]) -> None:
         if not locations:
             return
         try:
             async with connection(self._pool, _RESUME_TIMEOUT) as conn:
-                for name in locations:
+                for provider_name in locations:
+                    name = self._stored_name(provider_name)
                     location_id = await timing.ensure_location(conn, session_id, name)
                     self._ingest.remember_location(session_id, name, location_id)
         except Unavailable as exc:

@@ -31,6 +31,11 @@ _CONNECTION_GRACE = 5.0
 _FLUSH_TIMEOUT = 10.0
 # How often the participants' chip codes are reloaded for the unknown-chip counts.
 _CHIPS_EVERY = 30.0
+# How often open sessions' owner, event and status are re-read: a tenant may move, detach,
+# end or archive a session, an admin may assign one; reads follow within this.
+_CLAIMS_EVERY = 2.0
+# How often cleanup_old_sessions() runs (SESSION_RETENTION_DAYS says how old is old).
+CLEANUP_EVERY = 3600.0
 # Connections from one host that have not greeted yet; a new one closes the oldest, so a
 # flood of idle sockets cannot crowd out a provider that greets at once.
 _UNGREETED_PER_HOST = 16
@@ -48,7 +53,14 @@ def _version() -> str:
 
 class Collector:
     def __init__(
-        self, settings: Settings, pool: Pool, bus: Bus, *, timeouts: Timeouts | None = None
+        self,
+        settings: Settings,
+        pool: Pool,
+        bus: Bus,
+        *,
+        timeouts: Timeouts | None = None,
+        claims_every: float = _CLAIMS_EVERY,
+        cleanup_every: float = CLEANUP_EVERY,
     ) -> None:
         self._settings = settings
         self._pool = pool
@@ -73,6 +85,10 @@ class Collector:
         self._connections: dict[ProviderConnection, asyncio.Task[Any]] = {}
         self._refused_connections = 0
         self._chips_task: asyncio.Task[None] | None = None
+        self._claims_every = claims_every
+        self._cleanup_every = cleanup_every
+        self._background: list[asyncio.Task[None]] = []
+        self.cleanups = 0
         self._running = False
         self.current_session: str | None = None
         self.started_at: datetime | None = None
@@ -87,6 +103,10 @@ class Collector:
         self.tcp_port = int(self._server.sockets[0].getsockname()[1])
         self.status_port = await self._status.start()
         self._chips_task = asyncio.create_task(self._refresh_chips(), name="collector-chips")
+        self._background = [
+            asyncio.create_task(self._refresh_claims(), name="collector-claims"),
+            asyncio.create_task(self._cleanup_schedule(), name="collector-cleanup"),
+        ]
         self._running = True
         self.started_at = datetime.now(UTC)
         log.info(
@@ -115,6 +135,10 @@ class Collector:
         if self._chips_task is not None:
             self._chips_task.cancel()
             await asyncio.gather(self._chips_task, return_exceptions=True)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
         await self._status.stop()
         log.info("collector stopped; %d reads stored since start", self._ingest.stored)
 
@@ -174,6 +198,54 @@ class Collector:
                 pass
             self.decoders.expire(asyncio.get_running_loop().time())
             await asyncio.sleep(_CHIPS_EVERY if self.decoders.chips else 2.0)
+
+    async def _refresh_claims(self) -> None:
+        """Re-read the open sessions' owner, event and status: one query for all of them."""
+        while True:
+            await asyncio.sleep(self._claims_every)
+            try:
+                await self.refresh_claims()
+            except Unavailable:
+                pass  # the claims in memory stand until the database is back
+            except Exception:
+                log.exception("refreshing session claims failed")
+
+    async def refresh_claims(self) -> None:
+        by_session: dict[int, list[ProviderConnection]] = {}
+        for conn in self._connections:
+            if (session_id := conn.session_id) is not None:
+                by_session.setdefault(session_id, []).append(conn)
+        if not by_session:
+            return
+        async with connection(self._pool, _DB_CHECK_TIMEOUT) as db:
+            claims = await timing.session_claims(db, list(by_session))
+        for claim in claims:
+            for conn in by_session.get(claim.id, []):
+                conn.refresh_claim(claim.tenant_id, claim.event_id, claim.status)
+
+    async def _cleanup_schedule(self) -> None:
+        while True:
+            await asyncio.sleep(self._cleanup_every)
+            try:
+                await self.cleanup_sessions()
+            except Unavailable as exc:
+                log.warning("session cleanup skipped: %s", exc)
+            except Exception:
+                log.exception("session cleanup failed")
+
+    async def cleanup_sessions(self) -> int:
+        """Run cleanup_old_sessions() once with the configured retention; returns its count."""
+        days = self._settings.session_retention_days
+        connected = {c.session_id for c in self._connections if c.session_id is not None}
+        async with connection(self._pool, _DB_CHECK_TIMEOUT) as db:
+            count = await timing.cleanup_old_sessions(db, days, sorted(connected))
+        self.cleanups += 1
+        log.info(
+            "session cleanup: %d session(s) idle over %d days ended or archived ones deleted",
+            count,
+            days,
+        )
+        return count
 
     # -- status -----------------------------------------------------------------------------
 

@@ -12,7 +12,15 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from app.db.queries import q
-from app.domain.catalog import Display, Event, Participant, ParticipantIn, Tenant, User
+from app.domain.catalog import (
+    Display,
+    Event,
+    EventLocation,
+    Participant,
+    ParticipantIn,
+    Tenant,
+    User,
+)
 from app.domain.errors import Conflict
 from app.domain.reads import normalize_tag
 
@@ -93,6 +101,7 @@ async def create_event(
     event_date: date | None = None,
     time_zone: str = "UTC",
     ct_event_id: str | None = None,
+    provider_key: str | None = None,
 ) -> Event:
     params = {
         "tenant_id": tenant_id,
@@ -100,8 +109,12 @@ async def create_event(
         "event_date": event_date,
         "time_zone": time_zone,
         "ct_event_id": ct_event_id,
+        "provider_key": provider_key,
     }
-    row: Event = await _one(conn, Event, "create_event", params)
+    try:
+        row: Event = await _one(conn, Event, "create_event", params)
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict("that provider key is taken; try again") from exc
     return row
 
 
@@ -112,8 +125,81 @@ async def get_event(conn: AsyncConnection, tenant_id: int, event_id: int) -> Eve
     return row
 
 
-async def list_events(conn: AsyncConnection, tenant_id: int) -> list[Event]:
-    return await _all(conn, Event, "list_events", {"tenant_id": tenant_id})
+async def list_events(
+    conn: AsyncConnection, tenant_id: int, *, include_archived: bool = False
+) -> list[Event]:
+    return await _all(
+        conn, Event, "list_events", {"tenant_id": tenant_id, "include_archived": include_archived}
+    )
+
+
+async def update_event(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int,
+    event_id: int,
+    name: str,
+    event_date: date | None,
+    time_zone: str,
+    ct_event_id: str | None,
+) -> Event | None:
+    """None when the event is not the tenant's or is archived (read-only)."""
+    params = {
+        "tenant_id": tenant_id,
+        "event_id": event_id,
+        "name": name,
+        "event_date": event_date,
+        "time_zone": time_zone,
+        "ct_event_id": ct_event_id,
+    }
+    row: Event | None = await _one(conn, Event, "update_event", params)
+    return row
+
+
+async def set_event_provider_key(
+    conn: AsyncConnection, tenant_id: int, event_id: int, provider_key: str
+) -> bool:
+    params = {"tenant_id": tenant_id, "event_id": event_id, "provider_key": provider_key}
+    try:
+        cur = await conn.execute(q("set_event_provider_key"), params)
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict("that provider key is taken; try again") from exc
+    return await cur.fetchone() is not None
+
+
+async def set_event_archived(
+    conn: AsyncConnection, tenant_id: int, event_id: int, archived: bool
+) -> bool:
+    params = {"tenant_id": tenant_id, "event_id": event_id, "archived": archived}
+    cur = await conn.execute(q("set_event_archived"), params)
+    return await cur.fetchone() is not None
+
+
+async def list_event_locations(
+    conn: AsyncConnection, tenant_id: int, event_id: int
+) -> list[EventLocation]:
+    return await _all(
+        conn, EventLocation, "list_event_locations", {"tenant_id": tenant_id, "event_id": event_id}
+    )
+
+
+async def replace_event_locations(
+    conn: AsyncConnection, tenant_id: int, event_id: int, locations: Sequence[EventLocation]
+) -> None:
+    """The event's locations become exactly these, in this order (the caller checks the event)."""
+    scope = {"tenant_id": tenant_id, "event_id": event_id}
+    async with conn.transaction():
+        await conn.execute(q("delete_event_locations"), scope)
+        if locations:
+            await conn.execute(
+                q("insert_event_locations"),
+                {
+                    **scope,
+                    "names": [loc.name for loc in locations],
+                    "kinds": [loc.kind for loc in locations],
+                    "positions": list(range(len(locations))),
+                },
+            )
 
 
 async def upsert_participants(

@@ -14,6 +14,10 @@ from app.domain.errors import Unavailable
 # The name other layers use, so that only this package imports psycopg_pool.
 Pool = AsyncConnectionPool
 
+# The role tenant work runs as (sql/migrations/0006_row_level_security.sql): row-level
+# security policies apply to it, keyed on the transaction's racedisplay.tenant_id setting.
+APP_ROLE = "racedisplay_app"
+
 
 async def open_pool(
     conninfo: str, min_size: int = 2, max_size: int = 10, *, wait: bool = True
@@ -46,3 +50,21 @@ async def connection(
             yield conn
     except (psycopg.OperationalError, PoolTimeout) as exc:
         raise Unavailable("the database cannot be reached") from exc
+
+
+@asynccontextmanager
+async def tenant_connection(
+    pool: AsyncConnectionPool, tenant_id: int, wait: float | None = None
+) -> AsyncIterator[AsyncConnection]:
+    """A connection for one tenant's work, in one transaction, as the app role.
+
+    Queries still name their tenant; this is defence in depth. PostgreSQL's row-level
+    security shows the transaction only this tenant's rows, so a query that forgets its
+    WHERE still cannot read or write another tenant's.
+    """
+    async with connection(pool, wait) as conn, conn.transaction():
+        await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
+        await conn.execute(
+            "SELECT set_config('racedisplay.tenant_id', %s, true)", (str(int(tenant_id)),)
+        )
+        yield conn

@@ -61,6 +61,47 @@ async def claim_session(
     return (None, None) if row is None else (row[0], row[1])
 
 
+async def claim_session_by_key(
+    conn: AsyncConnection, session_id: int, provider_key: str
+) -> tuple[int, int] | None:
+    """Give an unowned session to the live event that issued provider_key; None: no change."""
+    cur = await conn.execute(
+        q("claim_session_by_provider_key"),
+        {"session_id": session_id, "provider_key": provider_key},
+    )
+    row = await cur.fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClaim:
+    id: int
+    tenant_id: int | None
+    event_id: int | None
+    status: str
+
+
+async def session_claims(conn: AsyncConnection, session_ids: Sequence[int]) -> list[SessionClaim]:
+    """Owner, event and status of the given sessions, as the collector re-reads them."""
+    async with conn.cursor(row_factory=class_row(SessionClaim)) as cur:
+        await cur.execute(q("session_claims"), {"session_ids": list(session_ids)})
+        return await cur.fetchall()
+
+
+async def cleanup_old_sessions(
+    conn: AsyncConnection, days_old: int, connected: Sequence[int] = ()
+) -> int:
+    """Ends sessions idle for days_old days and deletes archived ones; returns both counts summed.
+
+    Sessions in connected (a provider is on them now) are touched first: they are not idle.
+    """
+    if connected:
+        await conn.execute(q("touch_active_sessions"), {"session_ids": list(connected)})
+    cur = await conn.execute(q("cleanup_old_sessions"), {"days_old": days_old})
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 async def ensure_location(
     conn: AsyncConnection, session_id: int, location_name: str, reader_id: str | None = None
 ) -> int:
@@ -198,6 +239,14 @@ class SessionStats:
     total_locations: int
     first_read: datetime | None
     last_read: datetime | None
+    display_name: str = ""
+    event_id: int | None = None
+    ct_event_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What a tenant calls the session: its display name, else the collector's name."""
+        return self.display_name or self.session_name
 
 
 async def event_reads_after(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,29 @@ class Event:
     event_date: date | None
     time_zone: str
     ct_event_id: str | None
+    provider_key: str | None = None
+    archived_at: datetime | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+
+LOCATION_KINDS: dict[str, str] = {
+    "start": "Start",
+    "split": "Split",
+    "announcer": "Announcer mat",
+    "finish": "Finish",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EventLocation:
+    """A timing point of an event as the organiser names it (kind: a LOCATION_KINDS key)."""
+
+    name: str
+    kind: str
+    position: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,3 +23,11 @@ class Unauthorized(AppError):
 
 class Unavailable(AppError):
     """A backing service (database, bus) cannot be reached right now."""
+
+
+class Forbidden(AppError):
+    """The signed-in user may not do this in their own tenant (their role does not allow it)."""
+
+
+class Gone(AppError):
+    """A one-time link that was used, withdrawn or has expired."""

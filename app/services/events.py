@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.db import catalog, timing
+from app.db import audit, catalog, timing
+from app.db import timing_sessions as sessions_db
 from app.db.pool import Pool, connection
 from app.db.timing import SessionStats
-from app.domain.catalog import Display, Event
-from app.domain.codes import new_display_code
-from app.domain.errors import InvalidInput, NotFound
+from app.domain.catalog import LOCATION_KINDS, Display, Event, EventLocation
+from app.domain.codes import new_display_code, new_provider_key
+from app.domain.errors import Conflict, InvalidInput, NotFound
 
 _EVENT_NOT_FOUND = "There is no such event."
+
+
+_ARCHIVED = "This event is archived and read-only; restore it first."
+_MAX_LOCATIONS = 50
+_KEY_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +29,46 @@ class EventOverview:
     participants: int
     sessions: list[SessionStats]
     displays: list[Display]
+    locations: list[EventLocation]
+    # The tenant's sessions that feed no event, which this page can attach.
+    detached: list[SessionStats]
+
+
+def parse_event_locations(names: Sequence[str], kinds: Sequence[str]) -> list[EventLocation]:
+    """Form rows (name, kind) → locations in order; blank names are skipped."""
+    out: list[EventLocation] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(names):
+        name = raw.strip()
+        if not name:
+            continue
+        kind = kinds[i].strip() if i < len(kinds) else ""
+        if kind not in LOCATION_KINDS:
+            raise InvalidInput(
+                f"Pick a kind for location {name!r}: start, split, announcer or finish."
+            )
+        if len(name) > 100:
+            raise InvalidInput("Keep location names under 100 characters.")
+        if "~" in name:
+            raise InvalidInput(
+                "A location name cannot contain ~ (ChronoTrack uses it between fields)."
+            )
+        if name.casefold() in seen:
+            raise InvalidInput(f"Location {name!r} is listed twice.")
+        seen.add(name.casefold())
+        out.append(EventLocation(name, kind, len(out)))
+    if len(out) > _MAX_LOCATIONS:
+        raise InvalidInput(f"An event has at most {_MAX_LOCATIONS} locations.")
+    return out
+
+
+def _event_fields(name: str, event_date: str, time_zone: str) -> tuple[str, date | None, str]:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Give the event a name.")
+    if len(name) > 200:
+        raise InvalidInput("Keep the event name under 200 characters.")
+    return name, _date(event_date), _zone(time_zone)
 
 
 def _zone(name: str) -> str:
@@ -52,9 +99,9 @@ def parse_locations(text: str) -> list[str]:
     return list(seen)
 
 
-async def list_events(pool: Pool, tenant_id: int) -> list[Event]:
+async def list_events(pool: Pool, tenant_id: int, *, include_archived: bool = False) -> list[Event]:
     async with connection(pool) as conn:
-        return await catalog.list_events(conn, tenant_id)
+        return await catalog.list_events(conn, tenant_id, include_archived=include_archived)
 
 
 async def create_event(
@@ -65,23 +112,88 @@ async def create_event(
     event_date: str = "",
     time_zone: str = "UTC",
     ct_event_id: str = "",
+    locations: Sequence[EventLocation] = (),
 ) -> Event:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("Give the event a name.")
-    if len(name) > 200:
-        raise InvalidInput("Keep the event name under 200 characters.")
-    when = _date(event_date)
-    zone = _zone(time_zone)
-    async with connection(pool) as conn:
-        return await catalog.create_event(
+    """A new event with its own provider key (random, retried on the rare collision)."""
+    name, when, zone = _event_fields(name, event_date, time_zone)
+    for attempt in range(_KEY_ATTEMPTS):
+        try:
+            async with connection(pool) as conn, conn.transaction():
+                event = await catalog.create_event(
+                    conn,
+                    tenant_id=tenant_id,
+                    name=name,
+                    event_date=when,
+                    time_zone=zone,
+                    ct_event_id=ct_event_id.strip() or None,
+                    provider_key=new_provider_key(),
+                )
+                await catalog.replace_event_locations(conn, tenant_id, event.id, locations)
+                return event
+        except Conflict:
+            if attempt == _KEY_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def update_event(
+    pool: Pool,
+    tenant_id: int,
+    event_id: int,
+    *,
+    name: str,
+    event_date: str = "",
+    time_zone: str = "UTC",
+    ct_event_id: str = "",
+    locations: Sequence[EventLocation] = (),
+) -> Event:
+    name, when, zone = _event_fields(name, event_date, time_zone)
+    async with connection(pool) as conn, conn.transaction():
+        event = _live(await catalog.get_event(conn, tenant_id, event_id))
+        updated = await catalog.update_event(
             conn,
             tenant_id=tenant_id,
+            event_id=event.id,
             name=name,
             event_date=when,
             time_zone=zone,
             ct_event_id=ct_event_id.strip() or None,
         )
+        if updated is None:
+            raise InvalidInput(_ARCHIVED)
+        await catalog.replace_event_locations(conn, tenant_id, event.id, locations)
+        return updated
+
+
+async def set_archived(
+    pool: Pool, tenant_id: int, event_id: int, archived: bool, *, user_id: int, ip: str = ""
+) -> None:
+    async with connection(pool) as conn, conn.transaction():
+        event = _found(await catalog.get_event(conn, tenant_id, event_id))
+        await catalog.set_event_archived(conn, tenant_id, event.id, archived)
+        await audit.record(
+            conn,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            action="event.archive" if archived else "event.restore",
+            detail={"event_id": event.id, "name": event.name},
+            ip=ip,
+        )
+
+
+async def issue_provider_key(pool: Pool, tenant_id: int, event_id: int) -> str:
+    """A new key for the event; the old one stops claiming new sessions at once."""
+    for attempt in range(_KEY_ATTEMPTS):
+        key = new_provider_key()
+        try:
+            async with connection(pool) as conn:
+                event = _live(await catalog.get_event(conn, tenant_id, event_id))
+                await catalog.set_event_provider_key(conn, tenant_id, event.id, key)
+                return key
+        except Conflict:
+            if attempt == _KEY_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _found(event: Event | None) -> Event:
@@ -89,6 +201,21 @@ def _found(event: Event | None) -> Event:
     if event is None:
         raise NotFound(_EVENT_NOT_FOUND)
     return event
+
+
+def _live(event: Event | None) -> Event:
+    event = _found(event)
+    if event.archived:
+        raise InvalidInput(_ARCHIVED)
+    return event
+
+
+async def event_locations(
+    pool: Pool, tenant_id: int, event_id: int
+) -> tuple[Event, list[EventLocation]]:
+    async with connection(pool) as conn:
+        event = _found(await catalog.get_event(conn, tenant_id, event_id))
+        return event, await catalog.list_event_locations(conn, tenant_id, event.id)
 
 
 async def event_overview(pool: Pool, tenant_id: int, event_id: int) -> EventOverview:
@@ -99,6 +226,8 @@ async def event_overview(pool: Pool, tenant_id: int, event_id: int) -> EventOver
             participants=await catalog.count_participants(conn, tenant_id, event_id),
             sessions=await timing.session_stats_for_event(conn, tenant_id, event_id),
             displays=await catalog.list_displays(conn, tenant_id, event_id),
+            locations=await catalog.list_event_locations(conn, tenant_id, event_id),
+            detached=await sessions_db.detached_sessions(conn, tenant_id),
         )
 
 
@@ -117,7 +246,7 @@ async def create_display(
     if len(name) > 100:
         raise InvalidInput("Keep the display name under 100 characters.")
     async with connection(pool) as conn:
-        _found(await catalog.get_event(conn, tenant_id, event_id))
+        _live(await catalog.get_event(conn, tenant_id, event_id))
         return await catalog.create_display(
             conn,
             tenant_id=tenant_id,

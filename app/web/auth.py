@@ -1,4 +1,4 @@
-"""Signing in and out: the login form, its POST, and the session cookie it sets."""
+"""Signing in and out: the login form, its POST (throttled), and the server-side session."""
 
 from __future__ import annotations
 
@@ -9,13 +9,28 @@ from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_401_UNAUTHORIZED
+from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_429_TOO_MANY_REQUESTS
 
-from app.services import auth
+from app.domain.accounts import landing
+from app.services import login as service
 from app.web.dependencies import SESSION_USER, PoolDep
+from app.web.session_store import renew_session
 
 _FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 _WRONG = "Wrong e-mail or password. Check both and try again."
+
+
+def throttled_message(retry_after_s: int) -> str:
+    minutes = max(1, -(-retry_after_s // 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return (
+        "Too many failed sign-ins for this account or from this address. "
+        f"Wait {minutes} {unit} and try again."
+    )
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else ""
 
 
 @dataclass
@@ -25,11 +40,11 @@ class LoginForm:
     next: str = ""
 
 
-def safe_next(target: str) -> str:
+def safe_next(target: str, default: str = "/events") -> str:
     """Only a path on this site: an open redirect would make the login page a phishing tool."""
     if target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
-    return "/events"
+    return default
 
 
 @get("/")
@@ -40,24 +55,37 @@ async def home(request: Request[Any, Any, Any]) -> Redirect:
 
 @get("/login")
 async def login_page(next: FromQuery[str] = "") -> Template:
-    return Template("login.html", context={"email": "", "next": safe_next(next), "error": None})
+    # No target: after sign-in the user lands where their role starts (see landing()).
+    context = {"email": "", "next": safe_next(next, default=""), "error": None}
+    return Template("login.html", context=context)
 
 
 @post("/login")
 async def login(
     request: Request[Any, Any, Any], pool: PoolDep, data: Annotated[LoginForm, _FORM]
 ) -> Response[Any]:
-    user = await auth.authenticate(pool, data.email, data.password)
-    if user is None:
+    result = await service.sign_in(pool, data.email, data.password, client_ip(request))
+    if result.user is None:
         # Everything typed comes back except the password.
         context = {"email": data.email, "next": safe_next(data.next), "error": _WRONG}
+        if result.retry_after_s:
+            context["error"] = throttled_message(result.retry_after_s)
+            return Template(
+                "login.html",
+                context=context,
+                status_code=HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(result.retry_after_s)},
+            )
         return Template("login.html", context=context, status_code=HTTP_401_UNAUTHORIZED)
-    request.set_session({SESSION_USER: user.id})
-    return Redirect(safe_next(data.next), status_code=303)
+    # A new session id on sign-in: an id planted in the browser beforehand is worth nothing.
+    renew_session(request, {SESSION_USER: result.user.id})
+    return Redirect(safe_next(data.next, default=landing(result.user)), status_code=303)
 
 
 @post("/logout")
-async def logout(request: Request[Any, Any, Any]) -> Redirect:
+async def logout(request: Request[Any, Any, Any], pool: PoolDep) -> Redirect:
+    await service.signed_out(pool, request.session.get(SESSION_USER), client_ip(request))
+    # The server-side session is deleted: the old cookie value no longer signs anyone in.
     request.clear_session()
     return Redirect("/login", status_code=303)
 

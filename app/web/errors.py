@@ -15,12 +15,22 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_410_GONE,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ExceptionHandlersMap
 
-from app.domain.errors import AppError, Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
+from app.domain.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +40,14 @@ _TITLES = {
     HTTP_403_FORBIDDEN: "Not allowed",
     HTTP_404_NOT_FOUND: "Not found",
     HTTP_409_CONFLICT: "Already exists",
+    HTTP_410_GONE: "This link no longer works",
     HTTP_500_INTERNAL_SERVER_ERROR: "Something went wrong",
     HTTP_503_SERVICE_UNAVAILABLE: "Temporarily unavailable",
 }
 _STATUS: list[tuple[type[AppError], int]] = [
     (NotFound, HTTP_404_NOT_FOUND),
+    (Forbidden, HTTP_403_FORBIDDEN),
+    (Gone, HTTP_410_GONE),
     (InvalidInput, HTTP_400_BAD_REQUEST),
     (Conflict, HTTP_409_CONFLICT),
     (Unavailable, HTTP_503_SERVICE_UNAVAILABLE),

@@ -6,29 +6,48 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
 from litestar.template import TemplateConfig
 
 from app.db.pool import Pool, open_pool
 from app.pubsub import Bus, create_bus
+from app.pubsub.kv import RedisKV
 from app.services.live import DisplayHub
 from app.settings import Settings
-from app.web import auth, displays, events, operations
+from app.web import accounts, audit, auth, displays, events, operations
+from app.web import timing_sessions as session_pages
 from app.web.dependencies import DEPENDENCIES
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.health import health
 from app.web.rendering import DisplayRenderer, create_environment
+from app.web.security import add_security_headers
+from app.web.session_store import PostgresSessionStore, RedisSessionStore, SessionConfig
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 # Public and machine routes carry no login and post no forms: no session, no CSRF cookie.
 _PUBLIC = ["^/d/", "^/static/", "^/health$"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def cookies_secure(base_url: str) -> bool:
+    """Secure cookies everywhere except plain-http development on this machine.
+
+    A public base URL that is http:// on a real host is treated as a deployment behind
+    TLS termination that was described wrongly, not as a reason to send sessions in clear.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme == "https":
+        return True
+    host = parts.hostname or ""
+    return not (host in _LOOPBACK or host.startswith("127."))
 
 
 def _derive(secret: str, purpose: str) -> bytes:
@@ -45,7 +64,13 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
 
     env = create_environment()
     render = DisplayRenderer(env)
-    secure = settings.base_url.startswith("https://")
+    secure = cookies_secure(settings.base_url)
+    kv = RedisKV(settings.redis_url, "racedisplay:session:") if settings.redis_url else None
+    sessions: Store
+    if kv is not None:
+        sessions = RedisSessionStore(kv, SESSION_MAX_AGE_S)
+    else:
+        sessions = PostgresSessionStore(lambda: app.state.pool, SESSION_MAX_AGE_S)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -66,19 +91,21 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
             yield
         finally:
             await hub.close()
+            if kv is not None:
+                await kv.close()
             if own_bus:
                 await the_bus.close()
             if own_pool:
                 await the_pool.close()
 
-    session = CookieBackendConfig(
-        secret=_derive(settings.secret_key, "session"),
+    session = SessionConfig(
         key="rd_session",
         max_age=SESSION_MAX_AGE_S,
         httponly=True,
         samesite="lax",
         secure=secure,
         exclude=_PUBLIC,
+        store="sessions",
     )
     csrf = CSRFConfig(
         secret=_derive(settings.secret_key, "csrf").hex(),
@@ -89,10 +116,13 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
         cookie_samesite="lax",
         exclude=_PUBLIC,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *auth.ROUTES,
+            *accounts.ROUTES,
+            *audit.ROUTES,
             events.router,
+            *session_pages.ROUTERS,
             operations.router,
             displays.router,
             health,
@@ -100,6 +130,8 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
         ],
         lifespan=[lifespan],
         middleware=[session.middleware],
+        stores={"sessions": sessions},
+        before_send=[add_security_headers],
         csrf_config=csrf,
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
         exception_handlers=EXCEPTION_HANDLERS,
@@ -110,3 +142,4 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
         logging_config=None,
         debug=False,
     )
+    return app

@@ -21,18 +21,55 @@ SELECT id, tenant_id, email, display_name, role FROM users WHERE id = %(user_id)
 UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s;
 
 -- name: create_event
-INSERT INTO events (tenant_id, name, event_date, time_zone, ct_event_id)
-VALUES (%(tenant_id)s, %(name)s, %(event_date)s, %(time_zone)s, %(ct_event_id)s)
-RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id;
+INSERT INTO events (tenant_id, name, event_date, time_zone, ct_event_id, provider_key)
+VALUES (%(tenant_id)s, %(name)s, %(event_date)s, %(time_zone)s, %(ct_event_id)s,
+        %(provider_key)s)
+RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at;
 
 -- name: get_event
-SELECT id, tenant_id, name, event_date, time_zone, ct_event_id
+SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at
   FROM events WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s;
 
 -- name: list_events
-SELECT id, tenant_id, name, event_date, time_zone, ct_event_id
-  FROM events WHERE tenant_id = %(tenant_id)s AND archived_at IS NULL
- ORDER BY event_date DESC NULLS LAST, id DESC;
+-- With include_archived, archived events come too (after the live ones).
+SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at
+  FROM events
+ WHERE tenant_id = %(tenant_id)s AND (archived_at IS NULL OR %(include_archived)s)
+ ORDER BY archived_at IS NOT NULL, event_date DESC NULLS LAST, id DESC;
+
+-- name: update_event
+-- Archived events are read-only: the update matches nothing.
+UPDATE events
+   SET name = %(name)s, event_date = %(event_date)s, time_zone = %(time_zone)s,
+       ct_event_id = %(ct_event_id)s
+ WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s AND archived_at IS NULL
+RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at;
+
+-- name: set_event_provider_key
+UPDATE events SET provider_key = %(provider_key)s
+ WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s AND archived_at IS NULL
+RETURNING id;
+
+-- name: set_event_archived
+UPDATE events
+   SET archived_at = CASE WHEN %(archived)s THEN coalesce(archived_at, now()) END
+ WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s
+RETURNING id;
+
+-- name: list_event_locations
+SELECT name, kind, position
+  FROM event_locations
+ WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s
+ ORDER BY position, id;
+
+-- name: delete_event_locations
+DELETE FROM event_locations WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s;
+
+-- name: insert_event_locations
+INSERT INTO event_locations (tenant_id, event_id, name, kind, position)
+SELECT %(tenant_id)s, %(event_id)s, l.name, l.kind, l.position
+  FROM unnest(%(names)s::text[], %(kinds)s::text[], %(positions)s::int[])
+       AS l(name, kind, position);
 
 -- name: create_participant_staging
 CREATE TEMP TABLE IF NOT EXISTS participant_staging (

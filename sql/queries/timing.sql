@@ -10,8 +10,10 @@ ON CONFLICT (provider_identity) WHERE status = 'active' DO UPDATE SET updated_at
 RETURNING id, session_name, tenant_id, event_id;
 
 -- name: claim_session_by_ct_event
--- A session reaches a tenant only through an event that registered its ChronoTrack event id;
--- an id registered by two live events is ambiguous and claims nothing.
+-- Records the provider's event; a session no tenant owns yet reaches a tenant only through an
+-- event that registered its ChronoTrack event id. An id registered by two live events is
+-- ambiguous and claims nothing. An owned session keeps its tenant and event (the tenant may
+-- have moved or detached it). Returns the session's tenant and event after the update.
 WITH m AS (
     SELECT min(e.tenant_id) AS tenant_id, min(e.id) AS event_id
       FROM events e
@@ -21,11 +23,40 @@ WITH m AS (
 UPDATE timing_sessions ts
    SET ct_event_id = %(ct_event_id)s,
        ct_event_name = %(ct_event_name)s,
-       tenant_id = coalesce(ts.tenant_id, (SELECT tenant_id FROM m)),
-       event_id = coalesce(ts.event_id, (SELECT event_id FROM m)),
+       tenant_id = CASE WHEN ts.tenant_id IS NULL THEN (SELECT tenant_id FROM m)
+                        ELSE ts.tenant_id END,
+       event_id = CASE WHEN ts.tenant_id IS NULL THEN (SELECT event_id FROM m)
+                       ELSE ts.event_id END,
        updated_at = now()
  WHERE ts.id = %(session_id)s
 RETURNING ts.tenant_id, ts.event_id;
+
+-- name: claim_session_by_provider_key
+-- The second rule: a provider key a tenant issued for one of its live events. Only a session
+-- no tenant owns yet is claimed; no row means nothing changed.
+UPDATE timing_sessions ts
+   SET tenant_id = e.tenant_id, event_id = e.id, updated_at = now()
+  FROM events e
+ WHERE ts.id = %(session_id)s
+   AND ts.tenant_id IS NULL
+   AND upper(e.provider_key) = upper(%(provider_key)s)
+   AND e.archived_at IS NULL
+RETURNING ts.tenant_id, ts.event_id;
+
+-- name: session_claims
+-- What the collector re-reads every few seconds for its open sessions: a tenant may have
+-- moved, detached, ended or archived one, or an admin assigned it.
+SELECT id, tenant_id, event_id, status
+  FROM timing_sessions
+ WHERE id = ANY(%(session_ids)s);
+
+-- name: touch_active_sessions
+-- Before a cleanup: a session with a provider connected now is not idle, however old.
+UPDATE timing_sessions SET updated_at = now()
+ WHERE id = ANY(%(session_ids)s) AND status = 'active';
+
+-- name: cleanup_old_sessions
+SELECT cleanup_old_sessions(%(days_old)s);
 
 -- name: ensure_location
 INSERT INTO timing_locations (session_id, location_name, reader_id)
@@ -128,11 +159,14 @@ SELECT r.id, r.session_id, r.location_name, r.tag_code, r.read_at, r.sequence_nu
  LIMIT %(limit)s;
 
 -- name: session_stats_for_event
-SELECT id, session_name, provider_identity, status, total_reads, unique_tags, total_locations,
-       first_read, last_read
-  FROM timing_session_stats
- WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s
- ORDER BY created_at DESC, provider_identity;
+-- The sessions feeding one event of a tenant; archived ones are left out.
+SELECT s.id, s.session_name, s.provider_identity, s.status, s.total_reads, s.unique_tags,
+       s.total_locations, s.first_read, s.last_read, ts.display_name, ts.event_id,
+       ts.ct_event_id
+  FROM timing_session_stats s
+  JOIN timing_sessions ts ON ts.id = s.id
+ WHERE ts.event_id = %(event_id)s AND ts.tenant_id = %(tenant_id)s AND ts.status <> 'archived'
+ ORDER BY s.created_at DESC, s.provider_identity;
 
 -- name: latest_event_gun_time
 -- The gun a display counts elapsed time from: the newest gun start of the event's sessions.

@@ -7,8 +7,9 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from tests.conftest import need_service
 from tests.e2e.conftest import CT_EVENT_ID, EMAIL, PASSWORD, Platform, Seeded, simulate_lines
@@ -26,6 +27,34 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Runs before any page script (and outside the page's CSP) in every document of the page.
+_RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+async def watch_csp(page: Page) -> list[str]:
+    """Collects CSP violations the page reports, as events and as console errors."""
+    console: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
+            console.append(msg.text)
+
+    page.on("console", on_console)
+    await page.add_init_script(_RECORD_CSP_VIOLATIONS)
+    return console
+
+
+async def assert_no_csp_violation(page: Page, console: list[str]) -> None:
+    violations = await page.evaluate("window.__cspViolations || []")
+    assert violations == [], violations
+    assert console == [], console
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     if not CHROMIUM.exists():  # noqa: ASYNC240 - one stat before the browser starts
@@ -40,6 +69,7 @@ async def test_a_tv_shows_runners_live_and_never_invents_a_name(
     browser: Browser, platform_single: Platform, seeded: Seeded, tmp_path: Path
 ) -> None:
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    csp_console = await watch_csp(page)
     await page.goto(f"{platform_single.base_url}/d/{seeded.display_code}")
     await page.wait_for_selector("[data-link=live]", timeout=15_000)
 
@@ -53,11 +83,26 @@ async def test_a_tv_shows_runners_live_and_never_invents_a_name(
     )
     await page.wait_for_selector("text=Bib 4242", timeout=15_000)
     await page.screenshot(path=str(tmp_path / "display.png"))
+    await assert_no_csp_violation(page, csp_console)
 
     # A reload shows the same state at once, not a blank screen.
     await page.reload()
     await page.wait_for_selector("text=Bib 4242", timeout=5_000)
     assert "Ann Lee" in await page.inner_text("body")
+    await page.wait_for_selector("[data-link=live]", timeout=15_000)
+    await assert_no_csp_violation(page, csp_console)
+    await page.close()
+
+
+async def test_a_polled_screen_shows_live_without_csp_violations(
+    browser: Browser, platform_single: Platform, seeded: Seeded
+) -> None:
+    """The fallback screen (?poll) sets its badge from static/js/display.js, not hx-on."""
+    page = await browser.new_page()
+    csp_console = await watch_csp(page)
+    await page.goto(f"{platform_single.base_url}/d/{seeded.display_code}?poll=1")
+    await page.wait_for_selector("[data-link=live]", timeout=15_000)
+    await assert_no_csp_violation(page, csp_console)
     await page.close()
 
 
@@ -65,6 +110,7 @@ async def test_a_timer_logs_in_and_finds_the_display_url(
     browser: Browser, platform_single: Platform, seeded: Seeded
 ) -> None:
     page = await browser.new_page()
+    csp_console = await watch_csp(page)
     await page.goto(f"{platform_single.base_url}/events")
     assert "/login" in page.url
 
@@ -79,7 +125,34 @@ async def test_a_timer_logs_in_and_finds_the_display_url(
     await page.wait_for_selector("text=Harbor 10K", timeout=5_000)
     await page.click("text=Harbor 10K")
     await page.wait_for_selector(f'a[href$="/d/{seeded.display_code}"]', timeout=5_000)
+    await assert_no_csp_violation(page, csp_console)
+
+    # Signing out deletes the session: the page behind the login is gone on back/reload.
+    await page.click("text=Sign out")
+    await page.wait_for_url("**/login", timeout=5_000)
+    await page.goto(f"{platform_single.base_url}/events")
+    assert "/login" in page.url
     await page.close()
+
+
+async def test_the_web_process_sends_security_headers_and_no_server_banner(
+    platform_redis: Platform, seeded: Seeded
+) -> None:
+    """A real `racedisplay web` under uvicorn: what any browser or scanner sees."""
+    async with httpx.AsyncClient(base_url=platform_redis.base_url) as client:
+        for path, ancestors in [
+            ("/login", "'none'"),
+            ("/health", "'none'"),
+            ("/static/js/display.js", "'none'"),
+            (f"/d/{seeded.display_code}", "'self'"),
+        ]:
+            r = await client.get(path)
+            assert r.status_code == 200, path
+            assert "server" not in r.headers, path
+            assert "date" in r.headers
+            assert f"frame-ancestors {ancestors}" in r.headers["content-security-policy"]
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["referrer-policy"] == "same-origin"
 
 
 async def test_the_operations_page_turns_red_live_when_a_point_drops(

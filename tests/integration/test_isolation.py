@@ -22,6 +22,7 @@ from app.db import catalog, timing
 from app.domain.catalog import ParticipantIn
 from app.domain.codes import new_display_code
 from app.domain.reads import NewRead
+from app.services import accounts
 from app.services.auth import hash_password
 from app.settings import Settings
 from app.web.factory import create_app
@@ -41,6 +42,9 @@ PUBLIC = {
     "/d/{code:str}",
     "/d/{code:str}/stream",
     "/d/{code:str}/feed",
+    # One-time links: the token is the capability, and it shows only its own invitation/user.
+    "/invite/{token:str}",
+    "/reset/{token:str}",
 }
 
 
@@ -48,12 +52,42 @@ PUBLIC = {
 # the scoping: a foreign id must answer 404 however good the form is.
 FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/events/{event_id:int}/displays"): {"name": "Sneaky screen", "locations": "FINISH"},
+    ("POST", "/team/invitations/{invitation_id:int}/revoke"): {},
+    ("POST", "/team/members/{user_id:int}/role"): {"role": "operator"},
+    ("POST", "/team/members/{user_id:int}/remove"): {},
+    ("POST", "/team/members/{user_id:int}/reset-link"): {},
+    ("POST", "/events/{event_id:int}"): {
+        "name": "Sneaky rename",
+        "time_zone": "UTC",
+        "loc_name": "FINISH",
+        "loc_kind": "finish",
+    },
+    ("POST", "/events/{event_id:int}/archive"): {},
+    ("POST", "/events/{event_id:int}/restore"): {},
+    ("POST", "/events/{event_id:int}/provider-key"): {},
+    ("POST", "/sessions/{session_id:int}/rename"): {"display_name": "Sneaky"},
+    ("POST", "/sessions/{session_id:int}/detach"): {},
+    ("POST", "/sessions/{session_id:int}/end"): {},
+    ("POST", "/sessions/{session_id:int}/archive"): {},
+    # A tenant user must not assign even its own session to its own event here.
+    ("POST", "/admin/sessions/assign"): {"session_id": "1", "event_id": "1"},
 }
+# Forms whose fields name tenant A's own rows, filled in per tenant (see _form).
+OWN_ID_FORMS: dict[tuple[str, str], str] = {
+    ("POST", "/events/{event_id:int}/sessions/attach"): "session_id",
+    ("POST", "/sessions/{session_id:int}/move"): "event_id",
+}
+# Platform administrators' pages live under /admin: a tenant user gets the 404 a missing
+# page gets, whatever the ids.
+PLATFORM_PREFIX = "/admin"
 
 
-def _form(method: str, path: str, token: str) -> dict[str, str] | None:
+def _form(method: str, path: str, token: str, own: Tenant | None = None) -> dict[str, str] | None:
     if method == "GET":
         return None
+    if (method, path) in OWN_ID_FORMS and own is not None:
+        field = OWN_ID_FORMS[(method, path)]
+        return {field: own.path_value(field), "_csrf_token": token}
     if (method, path) not in FORMS:
         pytest.fail(
             f"{method} {path} is new: add a valid form for it to FORMS in "
@@ -72,6 +106,8 @@ class Tenant:
     event_id: int
     display_code: str
     session_id: int
+    user_id: int
+    invitation_id: int
     secrets: tuple[str, ...]
 
     def path_value(self, name: str) -> str:
@@ -80,6 +116,8 @@ class Tenant:
             "event_id": self.event_id,
             "session_id": self.session_id,
             "tenant_id": self.tenant_id,
+            "user_id": self.user_id,
+            "invitation_id": self.invitation_id,
         }
         if name not in values:
             pytest.fail(
@@ -98,7 +136,7 @@ async def _tenant(pool: AsyncConnectionPool, slug: str, person: str, bib: str) -
     email = f"owner@{slug}.test"
     async with pool.connection() as conn:
         tenant = await catalog.create_tenant(conn, slug, slug.title())
-        await catalog.create_user(
+        owner = await catalog.create_user(
             conn,
             tenant_id=tenant.id,
             email=email,
@@ -159,7 +197,13 @@ async def _tenant(pool: AsyncConnectionPool, slug: str, person: str, bib: str) -
         )
     secrets = (event_name, person, first, last, bib, display.code, display.name, session_name,
                f"{slug}-simpleclient", email, ct_event_id)  # fmt: skip
-    return Tenant(slug, email, tenant.id, event.id, display.code, session.id, secrets)
+    invitee = f"invitee@{slug}.test"
+    issued = await accounts.invite(pool, owner, invitee, "admin")
+    secrets = (*secrets, invitee)
+    return Tenant(
+        slug, email, tenant.id, event.id, display.code, session.id, owner.id,
+        issued.invitation.id, secrets,
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -229,6 +273,19 @@ async def test_every_route_answers_a_foreign_id_with_404_and_no_foreign_data(
     for path, method in _routes(app):
         if path in PUBLIC:
             continue
+        if path == PLATFORM_PREFIX or path.startswith(PLATFORM_PREFIX + "/"):
+            r = await client_a.request(
+                method,
+                _fill(path, b),
+                headers={"x-csrftoken": token, "HX-Request": "true"},
+                data=None
+                if method == "GET"
+                else {**FORMS.get((method, path), {}), "_csrf_token": token},
+            )
+            assert r.status_code == 404, f"{method} {path} (platform only) answered {r.status_code}"
+            assert not _leaks(r.text, b), f"{method} {path} shows tenant B's {_leaks(r.text, b)}"
+            checked.append(f"{method} {path}")
+            continue
         target = _fill(path, b)
         if target == path:
             # Nothing to point at B with: what A sees there must still hold none of B.
@@ -241,7 +298,7 @@ async def test_every_route_answers_a_foreign_id_with_404_and_no_foreign_data(
                 method,
                 target,
                 headers={"x-csrftoken": token, "HX-Request": "true"},
-                data=_form(method, path, token),
+                data=_form(method, path, token, a),
             )
             assert r.status_code == 404, f"{method} {target} (B's ids) answered {r.status_code}"
         assert not _leaks(r.text, b), f"{method} {target} shows tenant B's {_leaks(r.text, b)}"
@@ -257,6 +314,8 @@ async def test_own_ids_answer_so_the_404s_above_are_about_scoping(
     a, b = tenants
     for path, method in _routes(app):
         if path in PUBLIC or method != "GET" or _fill(path, a) == path:
+            continue
+        if path.startswith(PLATFORM_PREFIX + "/"):
             continue
         r = await client_a.get(_fill(path, a), headers={"HX-Request": "true"})
         assert r.status_code == 200, f"GET {_fill(path, a)} (A's own ids): {r.status_code}"

@@ -1,0 +1,52 @@
+"""The audit log: one row per security-relevant action, scoped by tenant (NULL: platform)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from app.db.queries import q
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    action: str
+    detail: dict[str, Any]
+    ip: str
+    user_id: int | None
+    user_email: str
+
+
+async def record(
+    conn: AsyncConnection,
+    *,
+    tenant_id: int | None,
+    user_id: int | None,
+    action: str,
+    detail: dict[str, object] | None = None,
+    ip: str = "",
+) -> None:
+    """Append one entry; runs in the caller's transaction when it has one."""
+    params = {
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "action": action,
+        "detail": Jsonb(detail or {}),
+        "ip": ip,
+    }
+    await conn.execute(q("record_audit"), params)
+
+
+async def list_for_tenant(
+    conn: AsyncConnection, tenant_id: int, limit: int = 200
+) -> list[AuditEntry]:
+    async with conn.cursor(row_factory=class_row(AuditEntry)) as cur:
+        await cur.execute(q("list_audit_for_tenant"), {"tenant_id": tenant_id, "limit": limit})
+        return await cur.fetchall()

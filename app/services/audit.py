@@ -1,0 +1,30 @@
+"""Reading the audit log: a tenant's recent entries, for its owners and admins."""
+
+from __future__ import annotations
+
+from app.db import audit
+from app.db.audit import AuditEntry
+from app.db.pool import Pool, connection
+from app.domain.catalog import User
+from app.domain.errors import Forbidden, NotFound
+
+# Roles that may read their tenant's audit log.
+AUDIT_READERS = frozenset({"owner", "admin"})
+
+
+async def recent_entries(pool: Pool, user: User, limit: int = 200) -> list[AuditEntry]:
+    """The user's own tenant's newest entries; never another tenant's, never platform ones.
+
+    Forbidden (403), not NotFound, for an operator: they know the page exists, hiding it
+    protects nothing, and "not allowed" tells them to ask an owner. 404 stays the answer
+    for other tenants' resources, whose very existence must not leak.
+    """
+    if user.tenant_id is None:
+        raise NotFound("Platform administrators have no tenant pages.")
+    if user.role not in AUDIT_READERS:
+        raise Forbidden("Only owners and admins can read the audit log.")
+    async with connection(pool) as conn:
+        return await audit.list_for_tenant(conn, user.tenant_id, limit)
+
+
+__all__ = ["AuditEntry", "recent_entries"]

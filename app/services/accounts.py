@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.db import accounts, audit, catalog
-from app.db.pool import Pool, connection
+from app.db.pool import Pool, connection, tenant_connection
 from app.domain.accounts import (
     INVITATION_TTL,
     PLATFORM_ADMIN,
@@ -83,7 +83,7 @@ async def _hash(password: str) -> str:
 async def team(pool: Pool, actor: User) -> Team:
     tenant_id = _tenant(actor)
     require_team_manager(actor.role)
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         members = await accounts.list_members(conn, tenant_id)
         invitations = await accounts.list_pending_invitations(conn, tenant_id)
     return Team(members, invitations)
@@ -95,7 +95,7 @@ async def invite(pool: Pool, actor: User, email: str, role: str, ip: str = "") -
     check_invite(actor.role, role)
     email = clean_email(email)
     token, hashed = new_token()
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         if await accounts.get_member_by_email(conn, tenant_id, email) is not None:
             raise Conflict(f"{email} is on your team already.")
         invitation = await accounts.create_invitation(
@@ -121,7 +121,7 @@ async def invite(pool: Pool, actor: User, email: str, role: str, ip: str = "") -
 async def revoke_invitation(pool: Pool, actor: User, invitation_id: int, ip: str = "") -> None:
     tenant_id = _tenant(actor)
     require_team_manager(actor.role)
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         found = await accounts.get_invitation(conn, tenant_id, invitation_id)
         if found is None:
             raise NotFound(_NO_INVITATION)
@@ -143,7 +143,7 @@ async def change_role(pool: Pool, actor: User, user_id: int, role: str, ip: str 
     tenant_id = _tenant(actor)
     require_owner(actor.role, "change roles")
     role = clean_role(role)
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         await accounts.lock_team(conn, tenant_id)
         target = await accounts.get_member(conn, tenant_id, user_id)
         if target is None:
@@ -167,7 +167,7 @@ async def change_role(pool: Pool, actor: User, user_id: int, role: str, ip: str 
 async def remove_user(pool: Pool, actor: User, user_id: int, ip: str = "") -> Member:
     tenant_id = _tenant(actor)
     require_team_manager(actor.role)
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         await accounts.lock_team(conn, tenant_id)
         target = await accounts.get_member(conn, tenant_id, user_id)
         if target is None:
@@ -191,7 +191,7 @@ async def create_reset_link(pool: Pool, actor: User, user_id: int, ip: str = "")
     tenant_id = _tenant(actor)
     require_owner(actor.role, "make password reset links")
     token, hashed = new_token()
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         target = await accounts.get_member(conn, tenant_id, user_id)
         if target is None:
             raise NotFound(_NO_MEMBER)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.db import audit
 from app.db.audit import AuditEntry
-from app.db.pool import Pool, connection
+from app.db.pool import Pool, tenant_connection
 from app.domain.catalog import User
 from app.domain.errors import Forbidden, NotFound
 
@@ -23,7 +23,7 @@ async def recent_entries(pool: Pool, user: User, limit: int = 200) -> list[Audit
         raise NotFound("Platform administrators have no tenant pages.")
     if user.role not in AUDIT_READERS:
         raise Forbidden("Only owners and admins can read the audit log.")
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, user.tenant_id) as conn:
         return await audit.list_for_tenant(conn, user.tenant_id, limit)
 
 

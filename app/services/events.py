@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.db import audit, catalog, timing
 from app.db import timing_sessions as sessions_db
-from app.db.pool import Pool, connection
+from app.db.pool import Pool, tenant_connection
 from app.db.timing import SessionStats
 from app.domain.catalog import LOCATION_KINDS, Display, Event, EventLocation
 from app.domain.codes import new_display_code, new_provider_key
@@ -100,7 +100,7 @@ def parse_locations(text: str) -> list[str]:
 
 
 async def list_events(pool: Pool, tenant_id: int, *, include_archived: bool = False) -> list[Event]:
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         return await catalog.list_events(conn, tenant_id, include_archived=include_archived)
 
 
@@ -118,7 +118,7 @@ async def create_event(
     name, when, zone = _event_fields(name, event_date, time_zone)
     for attempt in range(_KEY_ATTEMPTS):
         try:
-            async with connection(pool) as conn, conn.transaction():
+            async with tenant_connection(pool, tenant_id) as conn:
                 event = await catalog.create_event(
                     conn,
                     tenant_id=tenant_id,
@@ -148,7 +148,7 @@ async def update_event(
     locations: Sequence[EventLocation] = (),
 ) -> Event:
     name, when, zone = _event_fields(name, event_date, time_zone)
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         event = _live(await catalog.get_event(conn, tenant_id, event_id))
         updated = await catalog.update_event(
             conn,
@@ -168,7 +168,7 @@ async def update_event(
 async def set_archived(
     pool: Pool, tenant_id: int, event_id: int, archived: bool, *, user_id: int, ip: str = ""
 ) -> None:
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         event = _found(await catalog.get_event(conn, tenant_id, event_id))
         await catalog.set_event_archived(conn, tenant_id, event.id, archived)
         await audit.record(
@@ -186,7 +186,7 @@ async def issue_provider_key(pool: Pool, tenant_id: int, event_id: int) -> str:
     for attempt in range(_KEY_ATTEMPTS):
         key = new_provider_key()
         try:
-            async with connection(pool) as conn:
+            async with tenant_connection(pool, tenant_id) as conn:
                 event = _live(await catalog.get_event(conn, tenant_id, event_id))
                 await catalog.set_event_provider_key(conn, tenant_id, event.id, key)
                 return key
@@ -213,13 +213,13 @@ def _live(event: Event | None) -> Event:
 async def event_locations(
     pool: Pool, tenant_id: int, event_id: int
 ) -> tuple[Event, list[EventLocation]]:
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         event = _found(await catalog.get_event(conn, tenant_id, event_id))
         return event, await catalog.list_event_locations(conn, tenant_id, event.id)
 
 
 async def event_overview(pool: Pool, tenant_id: int, event_id: int) -> EventOverview:
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         event = _found(await catalog.get_event(conn, tenant_id, event_id))
         return EventOverview(
             event=event,
@@ -232,7 +232,7 @@ async def event_overview(pool: Pool, tenant_id: int, event_id: int) -> EventOver
 
 
 async def session_stats(pool: Pool, tenant_id: int, event_id: int) -> list[SessionStats]:
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         _found(await catalog.get_event(conn, tenant_id, event_id))
         return await timing.session_stats_for_event(conn, tenant_id, event_id)
 
@@ -245,7 +245,7 @@ async def create_display(
         raise InvalidInput("Give the display a name, such as Finish line.")
     if len(name) > 100:
         raise InvalidInput("Keep the display name under 100 characters.")
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         _live(await catalog.get_event(conn, tenant_id, event_id))
         return await catalog.create_display(
             conn,

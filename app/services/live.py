@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.db import catalog, timing
-from app.db.pool import Pool, connection
+from app.db.pool import Pool, connection, tenant_connection
 from app.domain.catalog import Display, Participant
 from app.domain.codes import is_display_code
 from app.domain.errors import AppError, NotFound, Unavailable
@@ -135,7 +135,7 @@ class ParticipantCache:
             t for t in wanted if t not in self._hits and self._misses.get(t, 0.0) <= now
         )
         if lookup:
-            async with connection(pool) as conn:
+            async with tenant_connection(pool, self._tenant_id) as conn:
                 found = await catalog.participants_by_chip(
                     conn, self._tenant_id, self._event_id, lookup
                 )
@@ -392,7 +392,7 @@ class _Feed(Generic[P]):
     async def _prime(self) -> None:
         """Guntime, zone and the recent runners, so the first screen is never blank."""
         d = self.display
-        async with connection(self.hub._pool) as conn:
+        async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
             event = await catalog.get_event(conn, d.tenant_id, d.event_id)
             gun = await timing.latest_gun_time(conn, d.tenant_id, d.event_id)
             reads = await timing.latest_event_reads(
@@ -410,7 +410,7 @@ class _Feed(Generic[P]):
         d = self.display
         page = self.hub._catch_up_page
         while True:
-            async with connection(self.hub._pool) as conn:
+            async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
                 reads = await timing.event_reads_after(
                     conn, d.tenant_id, d.event_id, self.position, limit=page
                 )
@@ -481,7 +481,7 @@ class _Feed(Generic[P]):
         frames: list[_Frame[P]] = []
         cursor, total = after, 0
         while cursor < upto:
-            async with connection(self.hub._pool) as conn:
+            async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
                 page = await timing.event_reads_after(
                     conn, d.tenant_id, d.event_id, cursor, limit=self.hub._catch_up_page
                 )

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from app.db import catalog
-from app.db.pool import Pool, connection
+from app.db.pool import Pool, tenant_connection
 from app.domain.catalog import Event
 from app.domain.errors import NotFound
 
@@ -132,7 +132,7 @@ async def event_operations(
     link: CollectorLink,
 ) -> Operations:
     """The event (404 if it is not the tenant's) and the points feeding it, right now."""
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         event = await catalog.get_event(conn, tenant_id, event_id)
     # A foreign event looks exactly like a missing one, and costs no collector request.
     if event is None:

@@ -10,7 +10,7 @@ import httpx
 
 from app.db import audit, catalog
 from app.db import timing_sessions as sessions_db
-from app.db.pool import Pool, connection
+from app.db.pool import Pool, connection, tenant_connection
 from app.db.timing import SessionStats
 from app.domain.catalog import Event, User
 from app.domain.errors import InvalidInput, NotFound
@@ -73,7 +73,7 @@ def _found(session: SessionStats | None) -> SessionStats:
 
 
 async def session_page(pool: Pool, tenant_id: int, session_id: int) -> SessionPage:
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         session = _found(await sessions_db.get_session(conn, tenant_id, session_id))
         event = (
             await catalog.get_event(conn, tenant_id, session.event_id)
@@ -86,7 +86,7 @@ async def session_page(pool: Pool, tenant_id: int, session_id: int) -> SessionPa
 
 async def move(pool: Pool, tenant_id: int, session_id: int, event_id: int) -> None:
     """Feed another live event of the tenant; the collector publishes there within seconds."""
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         _found(await sessions_db.get_session(conn, tenant_id, session_id))
         event = await catalog.get_event(conn, tenant_id, event_id)
         if event is None:
@@ -98,7 +98,7 @@ async def move(pool: Pool, tenant_id: int, session_id: int, event_id: int) -> No
 
 
 async def detach(pool: Pool, tenant_id: int, session_id: int) -> SessionStats:
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         session = _found(await sessions_db.get_session(conn, tenant_id, session_id))
         await sessions_db.detach_session(conn, tenant_id, session_id)
         return session
@@ -108,13 +108,13 @@ async def rename(pool: Pool, tenant_id: int, session_id: int, display_name: str)
     name = display_name.strip()
     if len(name) > 100:
         raise InvalidInput("Keep the session name under 100 characters.")
-    async with connection(pool) as conn:
+    async with tenant_connection(pool, tenant_id) as conn:
         if not await sessions_db.rename_session(conn, tenant_id, session_id, name):
             raise NotFound(_SESSION_NOT_FOUND)
 
 
 async def end(pool: Pool, tenant_id: int, session_id: int, *, user_id: int, ip: str = "") -> None:
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         session = _found(await sessions_db.get_session(conn, tenant_id, session_id))
         if not await sessions_db.end_session(conn, tenant_id, session_id):
             raise InvalidInput("This session is archived; it cannot be ended.")
@@ -124,7 +124,7 @@ async def end(pool: Pool, tenant_id: int, session_id: int, *, user_id: int, ip: 
 async def archive(
     pool: Pool, tenant_id: int, session_id: int, *, user_id: int, ip: str = ""
 ) -> None:
-    async with connection(pool) as conn, conn.transaction():
+    async with tenant_connection(pool, tenant_id) as conn:
         session = _found(await sessions_db.get_session(conn, tenant_id, session_id))
         await sessions_db.archive_session(conn, tenant_id, session_id)
         await _audit(conn, tenant_id, user_id, ip, "session.archive", session)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -191,4 +193,49 @@ async def test_the_operations_page_turns_red_live_when_a_point_drops(
     assert "is-alert" in (await point.get_attribute("class") or "")
     assert await page.evaluate("document.body.dataset.opened") == "once"
     await page.screenshot(path=str(tmp_path / "operations.png"))
+    await page.close()
+
+
+async def test_a_new_owner_joins_by_invitation_and_sees_their_provider_arrive(
+    browser: Browser, platform_single: Platform, tmp_path: Path
+) -> None:
+    """From `racedisplay create-tenant` to a live session on the owner's event, no reload."""
+    created = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", "create-tenant", "fjord-timing", "Fjord Timing",
+         "--owner", "kari@fjord-timing.test"],
+        env=platform_single.env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    (link,) = [w for w in created.stdout.split() if "/invite/" in w]
+    assert link.startswith(platform_single.base_url)
+
+    page = await browser.new_page()
+    csp_console = await watch_csp(page)
+    await page.goto(link)
+    await page.fill("input[name=display_name]", "Kari Nordmann")
+    await page.fill("input[name=password]", "fjord finish line 2026")
+    await page.fill("input[name=password_again]", "fjord finish line 2026")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{platform_single.base_url}/events", timeout=10_000)
+
+    await page.fill("input[name=name]", "Fjord Half Marathon")
+    await page.fill("input[name=ct_event_id]", "FJORD-2026")
+    await page.click("text=Create event")
+    await page.wait_for_url(re.compile(r".*/events/\d+$"), timeout=10_000)
+    await page.wait_for_selector("#sessions", timeout=5_000)
+    await page.evaluate("document.body.dataset.opened = 'once'")
+    assert "Fjord Half Marathon" in await page.inner_text("h1")
+
+    capture = tmp_path / "fjord.txt"
+    capture.write_text("CT01_33~1~FINISH~1187~08:21:44.90~1~0D4E5F~2\r\n")
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", "simulate", "--capture", str(capture),
+         "--port", str(platform_single.collector_port), "--fast", "--event-id", "FJORD-2026"],
+        env=platform_single.env, check=True, timeout=60,
+    )  # fmt: skip
+    # The sessions list refreshes itself (every 5 s): the provider's session shows up there.
+    await page.wait_for_selector("#sessions >> text=Session_", timeout=15_000)
+    assert await page.evaluate("document.body.dataset.opened") == "once"
+    await assert_no_csp_violation(page, csp_console)
     await page.close()

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
 
-from app.db.queries import q
+from app.db.queries import fetch_all, fetch_one, q
 from app.domain.accounts import Invitation, Member, PasswordReset, TenantSummary
 from app.domain.catalog import User
-
-
-async def _one(conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]) -> Any:
-    async with conn.cursor(row_factory=class_row(cls)) as cur:
-        await cur.execute(q(name), params)
-        return await cur.fetchone()
-
-
-async def _all(
-    conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]
-) -> list[Any]:
-    async with conn.cursor(row_factory=class_row(cls)) as cur:
-        await cur.execute(q(name), params)
-        return await cur.fetchall()
 
 
 async def lock_team(conn: AsyncConnection, tenant_id: int) -> bool:
@@ -34,18 +18,18 @@ async def lock_team(conn: AsyncConnection, tenant_id: int) -> bool:
 
 
 async def list_members(conn: AsyncConnection, tenant_id: int) -> list[Member]:
-    return await _all(conn, Member, "list_members", {"tenant_id": tenant_id})
+    return await fetch_all(conn, Member, "list_members", {"tenant_id": tenant_id})
 
 
 async def get_member(conn: AsyncConnection, tenant_id: int, user_id: int) -> Member | None:
-    row: Member | None = await _one(
+    row: Member | None = await fetch_one(
         conn, Member, "get_member", {"tenant_id": tenant_id, "user_id": user_id}
     )
     return row
 
 
 async def get_member_by_email(conn: AsyncConnection, tenant_id: int, email: str) -> Member | None:
-    row: Member | None = await _one(
+    row: Member | None = await fetch_one(
         conn, Member, "get_member_by_email", {"tenant_id": tenant_id, "email": email}
     )
     return row
@@ -60,14 +44,14 @@ async def count_owners(conn: AsyncConnection, tenant_id: int) -> int:
 async def set_member_role(
     conn: AsyncConnection, tenant_id: int, user_id: int, role: str
 ) -> Member | None:
-    row: Member | None = await _one(
+    row: Member | None = await fetch_one(
         conn, Member, "set_member_role", {"tenant_id": tenant_id, "user_id": user_id, "role": role}
     )
     return row
 
 
 async def delete_member(conn: AsyncConnection, tenant_id: int, user_id: int) -> Member | None:
-    row: Member | None = await _one(
+    row: Member | None = await fetch_one(
         conn, Member, "delete_member", {"tenant_id": tenant_id, "user_id": user_id}
     )
     return row
@@ -105,18 +89,18 @@ async def create_invitation(
             "created_by": created_by,
             "ttl_s": ttl.total_seconds(),
         }
-        row: Invitation = await _one(conn, Invitation, "create_invitation", params)
+        row: Invitation = await fetch_one(conn, Invitation, "create_invitation", params)
     return row
 
 
 async def list_pending_invitations(conn: AsyncConnection, tenant_id: int) -> list[Invitation]:
-    return await _all(conn, Invitation, "list_pending_invitations", {"tenant_id": tenant_id})
+    return await fetch_all(conn, Invitation, "list_pending_invitations", {"tenant_id": tenant_id})
 
 
 async def get_invitation(
     conn: AsyncConnection, tenant_id: int, invitation_id: int
 ) -> Invitation | None:
-    row: Invitation | None = await _one(
+    row: Invitation | None = await fetch_one(
         conn, Invitation, "get_invitation", {"tenant_id": tenant_id, "invitation_id": invitation_id}
     )
     return row
@@ -126,7 +110,7 @@ async def revoke_invitation(
     conn: AsyncConnection, tenant_id: int, invitation_id: int
 ) -> Invitation | None:
     """The invitation, if it was still open in this tenant."""
-    row: Invitation | None = await _one(
+    row: Invitation | None = await fetch_one(
         conn,
         Invitation,
         "revoke_invitation",
@@ -137,7 +121,7 @@ async def revoke_invitation(
 
 async def find_invitation_by_token(conn: AsyncConnection, token_hash: str) -> Invitation | None:
     """In a transaction, the row stays locked until commit, so a link is accepted once."""
-    row: Invitation | None = await _one(
+    row: Invitation | None = await fetch_one(
         conn, Invitation, "find_invitation_by_token", {"token_hash": token_hash}
     )
     return row
@@ -177,7 +161,7 @@ async def create_password_reset(
 async def find_password_reset_by_token(
     conn: AsyncConnection, token_hash: str
 ) -> PasswordReset | None:
-    row: PasswordReset | None = await _one(
+    row: PasswordReset | None = await fetch_one(
         conn, PasswordReset, "find_password_reset_by_token", {"token_hash": token_hash}
     )
     return row
@@ -193,10 +177,10 @@ async def use_password_reset(conn: AsyncConnection, reset: PasswordReset) -> Non
 
 async def find_user_by_email(conn: AsyncConnection, email: str) -> User | None:
     """Crosses tenants: for the command line and platform admins only."""
-    row: User | None = await _one(conn, User, "find_user_by_email", {"email": email})
+    row: User | None = await fetch_one(conn, User, "find_user_by_email", {"email": email})
     return row
 
 
 async def list_tenants(conn: AsyncConnection) -> list[TenantSummary]:
     """Crosses tenants: for platform admins only."""
-    return await _all(conn, TenantSummary, "list_tenants", {})
+    return await fetch_all(conn, TenantSummary, "list_tenants", {})

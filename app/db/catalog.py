@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, replace
 from datetime import date
-from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
 
-from app.db.queries import q
+from app.db.queries import fetch_all, fetch_one, q
 from app.domain.catalog import (
     Display,
     Event,
@@ -25,30 +23,16 @@ from app.domain.errors import Conflict
 from app.domain.reads import normalize_tag
 
 
-async def _one(conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]) -> Any:
-    async with conn.cursor(row_factory=class_row(cls)) as cur:
-        await cur.execute(q(name), params)
-        return await cur.fetchone()
-
-
-async def _all(
-    conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]
-) -> list[Any]:
-    async with conn.cursor(row_factory=class_row(cls)) as cur:
-        await cur.execute(q(name), params)
-        return await cur.fetchall()
-
-
 async def create_tenant(conn: AsyncConnection, slug: str, name: str) -> Tenant:
     try:
-        row: Tenant = await _one(conn, Tenant, "create_tenant", {"slug": slug, "name": name})
+        row: Tenant = await fetch_one(conn, Tenant, "create_tenant", {"slug": slug, "name": name})
     except psycopg.errors.UniqueViolation as exc:
         raise Conflict(f"a tenant named {slug!r} exists already") from exc
     return row
 
 
 async def get_tenant_by_slug(conn: AsyncConnection, slug: str) -> Tenant | None:
-    row: Tenant | None = await _one(conn, Tenant, "get_tenant_by_slug", {"slug": slug})
+    row: Tenant | None = await fetch_one(conn, Tenant, "get_tenant_by_slug", {"slug": slug})
     return row
 
 
@@ -69,7 +53,7 @@ async def create_user(
         "display_name": display_name,
     }
     try:
-        row: User = await _one(conn, User, "create_user", params)
+        row: User = await fetch_one(conn, User, "create_user", params)
     except psycopg.errors.UniqueViolation as exc:
         raise Conflict(f"a user with e-mail {email!r} exists already") from exc
     return row
@@ -85,7 +69,7 @@ async def get_user_for_login(conn: AsyncConnection, email: str) -> tuple[User, s
 
 
 async def get_user(conn: AsyncConnection, user_id: int) -> User | None:
-    row: User | None = await _one(conn, User, "get_user", {"user_id": user_id})
+    row: User | None = await fetch_one(conn, User, "get_user", {"user_id": user_id})
     return row
 
 
@@ -112,14 +96,14 @@ async def create_event(
         "provider_key": provider_key,
     }
     try:
-        row: Event = await _one(conn, Event, "create_event", params)
+        row: Event = await fetch_one(conn, Event, "create_event", params)
     except psycopg.errors.UniqueViolation as exc:
         raise Conflict("that provider key is taken; try again") from exc
     return row
 
 
 async def get_event(conn: AsyncConnection, tenant_id: int, event_id: int) -> Event | None:
-    row: Event | None = await _one(
+    row: Event | None = await fetch_one(
         conn, Event, "get_event", {"tenant_id": tenant_id, "event_id": event_id}
     )
     return row
@@ -128,7 +112,7 @@ async def get_event(conn: AsyncConnection, tenant_id: int, event_id: int) -> Eve
 async def list_events(
     conn: AsyncConnection, tenant_id: int, *, include_archived: bool = False
 ) -> list[Event]:
-    return await _all(
+    return await fetch_all(
         conn, Event, "list_events", {"tenant_id": tenant_id, "include_archived": include_archived}
     )
 
@@ -152,7 +136,7 @@ async def update_event(
         "time_zone": time_zone,
         "ct_event_id": ct_event_id,
     }
-    row: Event | None = await _one(conn, Event, "update_event", params)
+    row: Event | None = await fetch_one(conn, Event, "update_event", params)
     return row
 
 
@@ -178,7 +162,7 @@ async def set_event_archived(
 async def list_event_locations(
     conn: AsyncConnection, tenant_id: int, event_id: int
 ) -> list[EventLocation]:
-    return await _all(
+    return await fetch_all(
         conn, EventLocation, "list_event_locations", {"tenant_id": tenant_id, "event_id": event_id}
     )
 
@@ -233,7 +217,7 @@ async def participants_by_chip(
     """Participants by normalised chip code (app.domain.reads.normalize_tag)."""
     if not chip_codes:
         return {}
-    rows: list[Participant] = await _all(
+    rows: list[Participant] = await fetch_all(
         conn,
         Participant,
         "participants_by_chip",
@@ -258,17 +242,17 @@ async def create_display(
         "name": name,
         "locations": list(locations),
     }
-    row: Display = await _one(conn, Display, "create_display", params)
+    row: Display = await fetch_one(conn, Display, "create_display", params)
     return row
 
 
 async def get_display_by_code(conn: AsyncConnection, code: str) -> Display | None:
-    row: Display | None = await _one(conn, Display, "get_display_by_code", {"code": code})
+    row: Display | None = await fetch_one(conn, Display, "get_display_by_code", {"code": code})
     return row
 
 
 async def list_displays(conn: AsyncConnection, tenant_id: int, event_id: int) -> list[Display]:
-    return await _all(
+    return await fetch_all(
         conn, Display, "list_displays", {"tenant_id": tenant_id, "event_id": event_id}
     )
 

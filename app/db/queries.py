@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
@@ -38,3 +42,21 @@ def load_queries() -> dict[str, str]:
 
 def q(name: str) -> str:
     return load_queries()[name]
+
+
+async def fetch_one(
+    conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]
+) -> Any:
+    """The named query's first row as a `cls`, or None."""
+    async with conn.cursor(row_factory=class_row(cls)) as cur:
+        await cur.execute(q(name), params)
+        return await cur.fetchone()
+
+
+async def fetch_all(
+    conn: AsyncConnection, cls: type[Any], name: str, params: dict[str, Any]
+) -> list[Any]:
+    """The named query's rows as `cls` instances."""
+    async with conn.cursor(row_factory=class_row(cls)) as cur:
+        await cur.execute(q(name), params)
+        return await cur.fetchall()

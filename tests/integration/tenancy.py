@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -16,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.db import catalog, timing
 from app.domain.catalog import Event
 from app.services.auth import hash_password
+from tests.integration.test_collector import RawProvider
 
 PASSWORD = "correct horse battery staple"
 Client = AsyncTestClient[Litestar]
@@ -101,29 +99,11 @@ async def open_session(pool: AsyncConnectionPool, identity: str, name: str) -> i
     return row.id
 
 
-async def scalar(pool: AsyncConnectionPool, sql: str, *params: Any) -> Any:
-    async with pool.connection() as conn:
-        row = await (await conn.execute(sql, params)).fetchone()
-        return None if row is None else row[0]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
-
-
-class Provider:
+class Provider(RawProvider):
     """A hand-driven CTP01 provider (SimpleClient as a timer would set it up)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.starts: list[str] = []
-
     @classmethod
-    async def connect(
+    async def connect(  # type: ignore[override]
         cls,
         port: int,
         *,
@@ -131,36 +111,9 @@ class Provider:
         ct_event_id: str = "",
         locations: tuple[str, ...] = ("FINISH",),
     ) -> Provider:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        p = cls(reader, writer)
-        p.send("SimpleClient~3.0~CTP01")
-        header = await p.line()
-        for _ in range(int(header.split("~")[2])):
-            await p.line()
-        answers = {
-            "getconnectionid": f"ack~getconnectionid~{connection_id}",
-            "geteventinfo": f"ack~geteventinfo~Race~{ct_event_id}~",
-            "getlocations": "ack~getlocations~" + "~".join(locations),
-        }
-        while not (command := await p.line()).startswith("start"):
-            p.send(answers[command])
-        p.starts = [command]
-        while command != "start" and len(p.starts) < len(locations):
-            command = await p.line()
-            p.starts.append(command)
-        return p
-
-    def send(self, *lines: str) -> None:
-        self.writer.write("".join(f"{line}\r\n" for line in lines).encode())
-
-    async def line(self) -> str:
-        return (await asyncio.wait_for(self.reader.readline(), 10)).decode().strip()
-
-    async def round_trip(self) -> None:
-        """A ping answered means every line sent before it has been handled."""
-        self.send("ping")
-        while await self.line() != "ack~ping":
-            pass
+        provider = await super().connect(port, connection_id, locations, ct_event_id=ct_event_id)
+        assert isinstance(provider, Provider)
+        return provider
 
     def read(self, seq: int, location: str = "FINISH", tag: str = "1187") -> None:
         self.send(f"CT01_33~{seq}~{location}~{tag}~2026-10-05T08:21:{seq % 60:02d}.90~1~0D4E5F~2")
@@ -176,6 +129,3 @@ class Provider:
         except ConnectionError:
             pass
         return True
-
-    def close(self) -> None:
-        self.writer.close()

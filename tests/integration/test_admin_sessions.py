@@ -12,15 +12,8 @@ from app.domain.reads import event_channel, session_channel
 from app.pubsub import MemoryBus
 from app.settings import Settings
 from app.web.factory import create_app
-from tests.integration.tenancy import (
-    Client,
-    Provider,
-    eventually,
-    login,
-    scalar,
-    seed_platform_admin,
-    seed_tenant,
-)
+from tests.integration.tenancy import Client, Provider, login, seed_platform_admin, seed_tenant
+from tests.integration.test_collector import eventually, scalar
 from tests.integration.test_session_rules import Rig, _settings, _true, listening
 
 pytest.importorskip("ct_parser", reason="the Rust parser is not built (make)")

@@ -308,7 +308,12 @@ class RawProvider:
 
     @classmethod
     async def connect(
-        cls, port: int, connection_id: str, locations: tuple[str, ...] = ("FINISH",)
+        cls,
+        port: int,
+        connection_id: str,
+        locations: tuple[str, ...] = ("FINISH",),
+        *,
+        ct_event_id: str = "T-1",
     ) -> RawProvider:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         p = cls(reader, writer)
@@ -318,7 +323,7 @@ class RawProvider:
             await p.line()
         answers = {
             "getconnectionid": f"ack~getconnectionid~{connection_id}",
-            "geteventinfo": "ack~geteventinfo~Test~T-1~",
+            "geteventinfo": f"ack~geteventinfo~Test~{ct_event_id}~",
             "getlocations": "ack~getlocations~" + "~".join(locations),
         }
         while not (command := await p.line()).startswith("start"):

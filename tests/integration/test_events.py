@@ -9,7 +9,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.settings import Settings
 from app.web.factory import create_app
-from tests.integration.tenancy import Client, TenantSeed, csrf, login, scalar, seed_tenant
+from tests.integration.tenancy import Client, TenantSeed, csrf, login, seed_tenant
+from tests.integration.test_collector import scalar
 
 pytestmark = pytest.mark.timeout(60)
 

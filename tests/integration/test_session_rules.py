@@ -23,16 +23,8 @@ from app.pubsub import MemoryBus
 from app.services import sessions as session_service
 from app.settings import Settings
 from app.web.factory import create_app
-from tests.integration.tenancy import (
-    Client,
-    Provider,
-    TenantSeed,
-    eventually,
-    login,
-    open_session,
-    scalar,
-    seed_tenant,
-)
+from tests.integration.tenancy import Client, Provider, TenantSeed, login, open_session, seed_tenant
+from tests.integration.test_collector import eventually, scalar
 
 pytest.importorskip("ct_parser", reason="the Rust parser is not built (make)")
 

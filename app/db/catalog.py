@@ -68,6 +68,15 @@ async def get_user_for_login(conn: AsyncConnection, email: str) -> tuple[User, s
     return User(*fields), password_hash
 
 
+async def get_user_with_hash(conn: AsyncConnection, user_id: int) -> tuple[User, str] | None:
+    cur = await conn.execute(q("get_user_with_hash"), {"user_id": user_id})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    *fields, password_hash = row
+    return User(*fields), password_hash
+
+
 async def get_user(conn: AsyncConnection, user_id: int) -> User | None:
     row: User | None = await fetch_one(conn, User, "get_user", {"user_id": user_id})
     return row

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -47,12 +49,29 @@ async def authenticate(pool: Pool, email: str, password: str) -> User | None:
     return user
 
 
-async def current_user(pool: Pool, user_id: object) -> User:
-    """The signed-in user of a session value; Unauthorized when there is none any more."""
-    if not isinstance(user_id, int):
+def _stamp(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
+
+
+async def credential_stamp(pool: Pool, user_id: int) -> str:
+    """A stamp of the user's password as it is now, kept in each session at sign-in.
+
+    A new password changes it, so a password reset signs the user out everywhere else.
+    """
+    async with connection(pool) as conn:
+        found = await catalog.get_user_with_hash(conn, user_id)
+    if found is None:
+        raise Unauthorized("please sign in")
+    return _stamp(found[1])
+
+
+async def current_user(pool: Pool, user_id: object, stamp: object) -> User:
+    """The signed-in user of a session; Unauthorized when the user is gone or their password
+    changed since the session began."""
+    if not isinstance(user_id, int) or not isinstance(stamp, str):
         raise Unauthorized("please sign in")
     async with connection(pool) as conn:
-        user = await catalog.get_user(conn, user_id)
-    if user is None:
+        found = await catalog.get_user_with_hash(conn, user_id)
+    if found is None or not hmac.compare_digest(stamp, _stamp(found[1])):
         raise Unauthorized("please sign in")
-    return user
+    return found[0]

@@ -27,9 +27,8 @@ from app.domain.catalog import User
 from app.domain.errors import InvalidInput
 from app.services import accounts as service
 from app.web.auth import client_ip
-from app.web.dependencies import SESSION_USER, USER, PoolDep, SettingsDep, UserDep
+from app.web.dependencies import USER, PoolDep, SettingsDep, UserDep, start_session
 from app.web.errors import is_htmx
-from app.web.session_store import renew_session
 
 _FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 # A page whose address is a secret: never kept in a cache.
@@ -207,7 +206,7 @@ async def accept_invitation(
             roles=TEAM_ROLES,
             display_name=data.display_name,
         )
-    renew_session(request, {SESSION_USER: user.id})
+    await start_session(request, pool, user.id)
     return Redirect(landing(user), status_code=303)
 
 
@@ -231,7 +230,7 @@ async def reset_password(
         user = await service.reset_password(pool, token, data.password, client_ip(request))
     except InvalidInput as exc:
         return _password_form("accounts/reset.html", HTTP_400_BAD_REQUEST, str(exc), reset=reset)
-    renew_session(request, {SESSION_USER: user.id})
+    await start_session(request, pool, user.id)
     return Redirect(landing(user), status_code=303)
 
 

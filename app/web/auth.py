@@ -13,8 +13,7 @@ from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_429_TOO_MANY_REQUE
 
 from app.domain.accounts import landing
 from app.services import login as service
-from app.web.dependencies import SESSION_USER, PoolDep
-from app.web.session_store import renew_session
+from app.web.dependencies import SESSION_USER, PoolDep, start_session
 
 _FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 _WRONG = "Wrong e-mail or password. Check both and try again."
@@ -77,8 +76,7 @@ async def login(
                 headers={"Retry-After": str(result.retry_after_s)},
             )
         return Template("login.html", context=context, status_code=HTTP_401_UNAUTHORIZED)
-    # A new session id on sign-in: an id planted in the browser beforehand is worth nothing.
-    renew_session(request, {SESSION_USER: result.user.id})
+    await start_session(request, pool, result.user.id)
     return Redirect(safe_next(data.next, default=landing(result.user)), status_code=303)
 
 

@@ -16,8 +16,11 @@ from app.pubsub import Bus
 from app.services import auth
 from app.services.live import DisplayHub
 from app.settings import Settings
+from app.web.session_store import renew_session
 
 SESSION_USER = "user_id"
+# The user's credential stamp at sign-in: a later password change ends the session.
+SESSION_STAMP = "credential"
 
 # Handler parameters filled by name from DEPENDENCIES and USER; they are the app's own
 # objects, so there is nothing to validate (and a Protocol like Bus cannot be checked).
@@ -49,7 +52,15 @@ def provide_settings(state: State) -> Settings:
 
 
 async def provide_user(request: Request[Any, Any, Any], pool: PoolDep) -> User:
-    return await auth.current_user(pool, request.session.get(SESSION_USER))
+    session = request.session
+    return await auth.current_user(pool, session.get(SESSION_USER), session.get(SESSION_STAMP))
+
+
+async def start_session(request: Request[Any, Any, Any], pool: Pool, user_id: int) -> None:
+    """Sign a user in: a fresh session id (an id planted beforehand is worth nothing) holding
+    the user and their credential stamp."""
+    stamp = await auth.credential_stamp(pool, user_id)
+    renew_session(request, {SESSION_USER: user_id, SESSION_STAMP: stamp})
 
 
 def tenant_of(user: User) -> int:

@@ -17,6 +17,9 @@ SELECT id, tenant_id, email, display_name, role, password_hash
 -- name: get_user
 SELECT id, tenant_id, email, display_name, role FROM users WHERE id = %(user_id)s;
 
+-- name: get_user_with_hash
+SELECT id, tenant_id, email, display_name, role, password_hash FROM users WHERE id = %(user_id)s;
+
 -- name: set_password_hash
 UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s;
 

@@ -418,7 +418,10 @@ async def test_reset_link_is_single_use_and_expires(
         denied = await _post(adam, f"/team/members/{people.operator_id}/reset-link", t)
         assert denied.status_code == 403
 
-    async with browser() as oscar:
+    # Oscar is still signed in on another device when his password is reset.
+    async with browser() as elsewhere, browser() as oscar:
+        await _login(elsewhere, OPERATOR)
+        assert (await elsewhere.get("/events")).status_code == 200
         form = await oscar.get(path)
         assert form.status_code == 200
         assert OPERATOR in form.text
@@ -438,6 +441,9 @@ async def test_reset_link_is_single_use_and_expires(
         again = await oscar.get(path)
         assert again.status_code == 410
         assert "used already" in again.text
+        # The new password ends every session that began with the old one.
+        gone = await elsewhere.get("/events", follow_redirects=False)
+        assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
 
     async with browser() as fresh:
         await _login(fresh, OPERATOR, NEW_PASSWORD)

@@ -84,7 +84,6 @@ class Collector:
         self._known_sessions: dict[str, KnownSession] = {}
         self._connections: dict[ProviderConnection, asyncio.Task[Any]] = {}
         self._refused_connections = 0
-        self._chips_task: asyncio.Task[None] | None = None
         self._claims_every = claims_every
         self._cleanup_every = cleanup_every
         self._background: list[asyncio.Task[None]] = []
@@ -102,8 +101,8 @@ class Collector:
         )
         self.tcp_port = int(self._server.sockets[0].getsockname()[1])
         self.status_port = await self._status.start()
-        self._chips_task = asyncio.create_task(self._refresh_chips(), name="collector-chips")
         self._background = [
+            asyncio.create_task(self._refresh_chips(), name="collector-chips"),
             asyncio.create_task(self._refresh_claims(), name="collector-claims"),
             asyncio.create_task(self._cleanup_schedule(), name="collector-cleanup"),
         ]
@@ -132,9 +131,6 @@ class Collector:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self._ingest.stop(_FLUSH_TIMEOUT)
-        if self._chips_task is not None:
-            self._chips_task.cancel()
-            await asyncio.gather(self._chips_task, return_exceptions=True)
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

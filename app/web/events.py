@@ -13,6 +13,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK
 
+from app.domain.accounts import landing
 from app.domain.catalog import LOCATION_KINDS, EventLocation
 from app.domain.codes import KEY_SEPARATOR
 from app.services import events as service
@@ -91,7 +92,10 @@ async def events_page(
     pool: PoolDep,
     settings: SettingsDep,
     archived: FromQuery[bool] = False,
-) -> Template:
+) -> Template | Redirect:
+    if user.tenant_id is None:
+        # Platform admins have no events of their own; "/" and old links land here.
+        return Redirect(landing(user), status_code=303)
     events = await service.list_events(pool, tenant_of(user), include_archived=archived)
     context = {
         "user": user,

@@ -485,6 +485,9 @@ async def test_platform_admin_creates_a_tenant_with_an_owner_link(
     )
     # A platform admin has no tenant pages: sign-in lands above the tenants.
     assert signed_in.headers["location"] == "/admin/tenants"
+    # So does "/" (by way of /events): there are no tenant pages to show them.
+    events = await client.get("/events", follow_redirects=False)
+    assert events.status_code == 303 and events.headers["location"] == "/admin/tenants"
     page = await client.get("/admin/tenants")
     assert page.status_code == 200
     assert "Harbor Timing" in page.text and "Rival Timing" in page.text

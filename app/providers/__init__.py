@@ -1,0 +1,1 @@
+"""Adapters for registration and results providers: HTTP syncs and export-file imports."""

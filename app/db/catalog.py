@@ -220,6 +220,18 @@ async def count_participants(conn: AsyncConnection, tenant_id: int, event_id: in
     return int(row[0]) if row else 0
 
 
+async def upsert_chip_bibs(
+    conn: AsyncConnection, tenant_id: int, event_id: int, pairs: Sequence[tuple[str, str]]
+) -> None:
+    """Chip (normalised) → bib pairs of a chip file; a chip imported again moves to its new bib."""
+    params = [
+        {"tenant_id": tenant_id, "event_id": event_id, "chip_code": chip, "bib": bib}
+        for chip, bib in pairs
+    ]
+    async with conn.cursor() as cur:
+        await cur.executemany(q("upsert_chip_bib"), params)
+
+
 async def participants_by_chip(
     conn: AsyncConnection, tenant_id: int, event_id: int, chip_codes: Sequence[str]
 ) -> dict[str, Participant]:

@@ -109,12 +109,29 @@ ON CONFLICT (event_id, chip_code) DO UPDATE SET participant_id = EXCLUDED.partic
 SELECT count(*) FROM participants WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s;
 
 -- name: participants_by_chip
+-- A chip the participant registered with comes first; else the chip file's bib, if a
+-- participant wears it. A chip neither knows stays unknown: no name is made up for it.
 SELECT c.chip_code, p.id, p.bib, p.first_name, p.last_name, p.gender, p.age, p.city, p.state,
        p.country, p.team
   FROM participant_chips c
   JOIN participants p ON p.id = c.participant_id
  WHERE c.event_id = %(event_id)s AND c.tenant_id = %(tenant_id)s
-   AND c.chip_code = ANY(%(chip_codes)s);
+   AND c.chip_code = ANY(%(chip_codes)s)
+UNION ALL
+SELECT cb.chip_code, p.id, p.bib, p.first_name, p.last_name, p.gender, p.age, p.city, p.state,
+       p.country, p.team
+  FROM chip_bibs cb
+  JOIN participants p ON p.event_id = cb.event_id AND p.tenant_id = cb.tenant_id AND p.bib = cb.bib
+ WHERE cb.event_id = %(event_id)s AND cb.tenant_id = %(tenant_id)s
+   AND cb.chip_code = ANY(%(chip_codes)s)
+   AND NOT EXISTS (SELECT 1 FROM participant_chips c
+                    WHERE c.event_id = cb.event_id AND c.chip_code = cb.chip_code);
+
+-- name: upsert_chip_bib
+INSERT INTO chip_bibs (tenant_id, event_id, chip_code, bib)
+VALUES (%(tenant_id)s, %(event_id)s, %(chip_code)s, %(bib)s)
+ON CONFLICT (event_id, chip_code) DO UPDATE SET bib = EXCLUDED.bib, imported_at = now()
+ WHERE chip_bibs.tenant_id = EXCLUDED.tenant_id;
 
 -- name: create_display
 INSERT INTO displays (tenant_id, event_id, code, name, locations)

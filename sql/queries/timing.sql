@@ -187,5 +187,10 @@ ON CONFLICT (reject_key) DO NOTHING;
 SELECT count(*) FROM timing_rejects;
 
 -- name: event_chip_codes
--- Every chip code of an event's participants (stored normalised), for decoder health.
-SELECT chip_code FROM participant_chips WHERE event_id = %(event_id)s;
+-- Every chip code that names a participant of the event (stored normalised), for decoder
+-- health: registered chips, and chip-file chips on a bib somebody wears.
+SELECT chip_code FROM participant_chips WHERE event_id = %(event_id)s
+UNION
+SELECT cb.chip_code
+  FROM chip_bibs cb JOIN participants p ON p.event_id = cb.event_id AND p.bib = cb.bib
+ WHERE cb.event_id = %(event_id)s;

@@ -21,6 +21,7 @@ TENANT_TABLES = {
     "timing_locations": "SELECT count(*) FROM timing_locations",
     "timing_reads": "SELECT count(*) FROM timing_reads",
     "invitations": "SELECT count(*) FROM invitations",
+    "chip_bibs": "SELECT count(*) FROM chip_bibs",
     "timing_session_stats": "SELECT count(*) FROM timing_session_stats",
 }
 

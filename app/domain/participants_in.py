@@ -236,3 +236,25 @@ def fix_mojibake(text: str) -> str:
         return text.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return text
+
+
+# The words exports and CSV files use for a registration's status.
+STATUS_WORDS: Mapping[str, Status] = {
+    "": "registered",
+    "complete": "registered",
+    "completed": "registered",
+    "registered": "registered",
+    "active": "registered",
+    "confirmed": "registered",
+    "paid": "registered",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "refunded": "cancelled",
+    "removed": "cancelled",
+    "withdrawn": "cancelled",
+    "deleted": "cancelled",
+    "transferred": "transferred",
+    "deferred": "deferred",
+    "dns": "dns",
+    "dnf": "dnf",
+}

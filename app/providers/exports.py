@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, TextIO, TypeVar
 
 from app.domain.participants_in import (
+    STATUS_WORDS,
     ProviderParticipant,
     RowError,
-    Status,
     int_or_none,
     normalise_country,
     normalise_gender,
@@ -19,26 +19,6 @@ from app.domain.participants_in import (
 from app.domain.provider_errors import MalformedPayload
 
 T = TypeVar("T")
-
-STATUS_WORDS: dict[str, Status] = {
-    "": "registered",
-    "complete": "registered",
-    "completed": "registered",
-    "registered": "registered",
-    "active": "registered",
-    "confirmed": "registered",
-    "paid": "registered",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
-    "refunded": "cancelled",
-    "removed": "cancelled",
-    "withdrawn": "cancelled",
-    "deleted": "cancelled",
-    "transferred": "transferred",
-    "deferred": "deferred",
-    "dns": "dns",
-    "dnf": "dnf",
-}
 
 
 class Row:

@@ -172,6 +172,36 @@ async def _accounts_command(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
+async def _import_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`import chips FILE`: the valid lines land, each bad one is reported with its line."""
+    from app.db import catalog
+    from app.db.pool import connection, open_pool
+    from app.domain.errors import AppError
+    from app.services.chip_files import import_chip_file
+
+    assert settings.database_url
+    pool = await open_pool(settings.database_url, 1, 2)
+    try:
+        async with connection(pool) as conn:
+            tenant = await catalog.get_tenant_by_slug(conn, args.tenant)
+        if tenant is None:
+            print(f"racedisplay import: no tenant {args.tenant!r}", file=sys.stderr)
+            return 1
+        with args.file.open(encoding="utf-8-sig", newline="") as lines:
+            report = await import_chip_file(pool, tenant.id, args.event, lines)
+    except (AppError, OSError, UnicodeDecodeError) as exc:
+        print(f"racedisplay import: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await pool.close()
+    print(f"{report.imported} chip-to-bib pairs imported into event {args.event}.")
+    for error in report.errors:
+        print(f"{args.file}:{error.row}: {error.reason}", file=sys.stderr)
+    if report.errors:
+        print(f"{len(report.errors)} line(s) skipped; fix them and import the file again.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="racedisplay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     tenant.add_argument("--owner", required=True, metavar="EMAIL", help="the first owner's e-mail")
     reset = sub.add_parser("reset-link", help="print a one-time password reset link for a user")
     reset.add_argument("email")
+    imports = sub.add_parser("import", help="import a chip file into an event")
+    imports.add_argument("kind", choices=["chips"], help="chips: a chip,bib file")
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--tenant", required=True, metavar="SLUG", help="the event's tenant")
+    imports.add_argument("--event", required=True, type=int, metavar="ID", help="the event id")
     sim = sub.add_parser("simulate", help="act as a CTP01 provider (SimpleClient) and replay reads")
     from simulator.cli import add_arguments, run_from_args
 
@@ -224,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("create-admin", "create-tenant", "reset-link"):
         return asyncio.run(_accounts_command(settings, args))
+    if args.command == "import":
+        return asyncio.run(_import_command(settings, args))
     if args.command == "web":
         asyncio.run(_run_web(settings))
         return 0

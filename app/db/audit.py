@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from app.db.queries import q
+from app.db.queries import fetch_all, q
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +46,7 @@ async def record(
 async def list_for_tenant(
     conn: AsyncConnection, tenant_id: int, limit: int = 200
 ) -> list[AuditEntry]:
-    async with conn.cursor(row_factory=class_row(AuditEntry)) as cur:
-        await cur.execute(q("list_audit_for_tenant"), {"tenant_id": tenant_id, "limit": limit})
-        return await cur.fetchall()
+    rows: list[AuditEntry] = await fetch_all(
+        conn, AuditEntry, "list_audit_for_tenant", {"tenant_id": tenant_id, "limit": limit}
+    )
+    return rows

@@ -9,7 +9,7 @@ from datetime import datetime
 from psycopg import AsyncConnection, errors
 from psycopg.rows import class_row
 
-from app.db.queries import q
+from app.db.queries import fetch_all, q
 from app.domain.reads import GUN_TAG, NewRead, NewReject, StoredRead
 
 
@@ -83,9 +83,10 @@ class SessionClaim:
 
 async def session_claims(conn: AsyncConnection, session_ids: Sequence[int]) -> list[SessionClaim]:
     """Owner, event and status of the given sessions, as the collector re-reads them."""
-    async with conn.cursor(row_factory=class_row(SessionClaim)) as cur:
-        await cur.execute(q("session_claims"), {"session_ids": list(session_ids)})
-        return await cur.fetchall()
+    rows: list[SessionClaim] = await fetch_all(
+        conn, SessionClaim, "session_claims", {"session_ids": list(session_ids)}
+    )
+    return rows
 
 
 async def cleanup_old_sessions(
@@ -253,23 +254,17 @@ async def event_reads_after(
     conn: AsyncConnection, tenant_id: int, event_id: int, after_id: int, limit: int = 1000
 ) -> list[StoredRead]:
     """Reads of the event's sessions committed after after_id, oldest first."""
-    async with conn.cursor(row_factory=class_row(StoredRead)) as cur:
-        await cur.execute(
-            q("session_reads_after"),
-            {"tenant_id": tenant_id, "event_id": event_id, "after_id": after_id, "limit": limit},
-        )
-        return await cur.fetchall()
+    params = {"tenant_id": tenant_id, "event_id": event_id, "after_id": after_id, "limit": limit}
+    rows: list[StoredRead] = await fetch_all(conn, StoredRead, "session_reads_after", params)
+    return rows
 
 
 async def latest_event_reads(
     conn: AsyncConnection, tenant_id: int, event_id: int, limit: int
 ) -> list[StoredRead]:
     """The newest reads of the event's sessions, oldest first."""
-    async with conn.cursor(row_factory=class_row(StoredRead)) as cur:
-        await cur.execute(
-            q("latest_event_reads"), {"tenant_id": tenant_id, "event_id": event_id, "limit": limit}
-        )
-        rows = await cur.fetchall()
+    params = {"tenant_id": tenant_id, "event_id": event_id, "limit": limit}
+    rows: list[StoredRead] = await fetch_all(conn, StoredRead, "latest_event_reads", params)
     rows.reverse()
     return rows
 
@@ -277,11 +272,10 @@ async def latest_event_reads(
 async def session_stats_for_event(
     conn: AsyncConnection, tenant_id: int, event_id: int
 ) -> list[SessionStats]:
-    async with conn.cursor(row_factory=class_row(SessionStats)) as cur:
-        await cur.execute(
-            q("session_stats_for_event"), {"tenant_id": tenant_id, "event_id": event_id}
-        )
-        return await cur.fetchall()
+    params = {"tenant_id": tenant_id, "event_id": event_id}
+    name = "session_stats_for_event"
+    rows: list[SessionStats] = await fetch_all(conn, SessionStats, name, params)
+    return rows
 
 
 async def latest_gun_time(conn: AsyncConnection, tenant_id: int, event_id: int) -> datetime | None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
 
-from app.db.queries import q
+from app.db.queries import fetch_all, q
 from app.db.timing import SessionStats
 
 
 async def _rows(conn: AsyncConnection, name: str, params: dict[str, Any]) -> list[SessionStats]:
-    async with conn.cursor(row_factory=class_row(SessionStats)) as cur:
-        await cur.execute(q(name), params)
-        return await cur.fetchall()
+    rows: list[SessionStats] = await fetch_all(conn, SessionStats, name, params)
+    return rows
 
 
 async def _changed(conn: AsyncConnection, name: str, params: dict[str, Any]) -> bool:

@@ -11,11 +11,15 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import psycopg
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.db.pool import Pool
 
 log = logging.getLogger("racedisplay")
 REPO = Path(__file__).resolve().parents[1]
@@ -173,33 +177,117 @@ async def _accounts_command(settings: Settings, args: argparse.Namespace) -> int
 
 
 async def _import_command(settings: Settings, args: argparse.Namespace) -> int:
-    """`import chips FILE`: the valid lines land, each bad one is reported with its line."""
+    """`import participants|chips FILE`: valid rows land, each bad one is reported by line."""
     from app.db import catalog
     from app.db.pool import connection, open_pool
     from app.domain.errors import AppError
-    from app.services.chip_files import import_chip_file
 
     assert settings.database_url
-    pool = await open_pool(settings.database_url, 1, 2)
+    pool = await open_pool(settings.database_url, 1, 3)
     try:
         async with connection(pool) as conn:
             tenant = await catalog.get_tenant_by_slug(conn, args.tenant)
         if tenant is None:
             print(f"racedisplay import: no tenant {args.tenant!r}", file=sys.stderr)
             return 1
-        with args.file.open(encoding="utf-8-sig", newline="") as lines:
-            report = await import_chip_file(pool, tenant.id, args.event, lines)
+        if args.kind == "chips":
+            return await _import_chips(pool, tenant.id, args)
+        return await _import_participants(pool, tenant.id, args)
     except (AppError, OSError, UnicodeDecodeError) as exc:
         print(f"racedisplay import: {exc}", file=sys.stderr)
         return 1
     finally:
         await pool.close()
+
+
+async def _import_chips(pool: Pool, tenant_id: int, args: argparse.Namespace) -> int:
+    from app.services.chip_files import import_chip_file
+
+    with args.file.open(encoding="utf-8-sig", newline="") as lines:
+        report = await import_chip_file(pool, tenant_id, args.event, lines)
     print(f"{report.imported} chip-to-bib pairs imported into event {args.event}.")
     for error in report.errors:
         print(f"{args.file}:{error.row}: {error.reason}", file=sys.stderr)
     if report.errors:
         print(f"{len(report.errors)} line(s) skipped; fix them and import the file again.")
     return 0
+
+
+def _parse_maps(pairs: list[str]) -> dict[str, str]:
+    from app.domain.errors import InvalidInput
+
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"--map {pair!r}: write FIELD=COLUMN, e.g. bib='Racer No'")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+async def _import_participants(pool: Pool, tenant_id: int, args: argparse.Namespace) -> int:
+    """The same path as the web page: upload, the guessed (or remembered) mapping with any
+    --map overrides, then the import with a progress bar on stderr."""
+    from app.services import participant_imports as imports
+
+    upload = await imports.create_upload(
+        pool,
+        tenant_id,
+        args.event,
+        user_id=None,
+        filename=args.file.name,
+        data=args.file.read_bytes(),
+    )
+    format = args.format or upload.format
+    mapping = dict(upload.mapping)
+    if args.format and args.format != upload.format:
+        mapping = (
+            await imports.preview(pool, tenant_id, args.event, upload.id, format=format)
+        ).mapping
+    mapping.update(_parse_maps(args.map))
+    shown = ", ".join(f"{field}={column!r}" for field, column in mapping.items() if column)
+    print(f"{args.file}: {upload.total_lines - 1} lines, format {format}; columns: {shown}")
+    await imports.start_import(
+        pool,
+        tenant_id,
+        args.event,
+        upload.id,
+        format=format,
+        mapping=mapping,
+        removal="delete" if args.delete_missing else "keep",
+        dry_run=args.check,
+    )
+    total = max(upload.total_lines - 1, 1)
+
+    async def progress(rows: int) -> None:
+        _progress_bar(rows, total)
+
+    done = await imports.run_import(pool, tenant_id, args.event, upload.id, progress)
+    _progress_bar(total, total)
+    print(file=sys.stderr)
+    counts = done.counts or {}
+    missing = "removed" if args.delete_missing else "not in the file (kept)"
+    verb = "Checked (nothing changed)" if args.check else "Imported"
+    print(
+        f"{verb}: {counts.get('added', 0)} added, {counts.get('updated', 0)} updated, "
+        f"{counts.get('unchanged', 0)} unchanged, {counts.get('missing', 0)} {missing}, "
+        f"{done.error_count} row(s) with problems."
+    )
+    if done.error_count:
+        _, report = await imports.error_report(pool, tenant_id, args.event, upload.id)
+        for line, bib, reason, *_cells in imports.first_errors(report, limit=done.error_count):
+            print(
+                f"{args.file}:{line}: {reason}" + (f" (bib {bib})" if bib else ""), file=sys.stderr
+            )
+    return 0
+
+
+def _progress_bar(rows: int, total: int, width: int = 30) -> None:
+    share = min(rows / total, 1.0)
+    filled = round(share * width)
+    bar = "#" * filled + "-" * (width - filled)
+    end = "\r" if sys.stderr.isatty() else "\n"
+    print(f"[{bar}] {share:4.0%} {rows:,}/{total:,} rows", end=end, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,11 +311,35 @@ def main(argv: list[str] | None = None) -> int:
     tenant.add_argument("--owner", required=True, metavar="EMAIL", help="the first owner's e-mail")
     reset = sub.add_parser("reset-link", help="print a one-time password reset link for a user")
     reset.add_argument("email")
-    imports = sub.add_parser("import", help="import a chip file into an event")
-    imports.add_argument("kind", choices=["chips"], help="chips: a chip,bib file")
+    imports = sub.add_parser("import", help="import participants or a chip file into an event")
+    imports.add_argument(
+        "kind",
+        choices=["participants", "chips"],
+        help="participants: a CSV or XLSX registration file; chips: a chip,bib file",
+    )
     imports.add_argument("file", type=Path)
     imports.add_argument("--tenant", required=True, metavar="SLUG", help="the event's tenant")
     imports.add_argument("--event", required=True, type=int, metavar="ID", help="the event id")
+    imports.add_argument(
+        "--format",
+        choices=["runsignup", "ultrasignup", "active", "raceroster", "generic"],
+        help="the export format (default: detected from the columns)",
+    )
+    imports.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="map a column by hand, e.g. --map bib='Racer No'; FIELD= leaves a field unmapped",
+    )
+    imports.add_argument(
+        "--delete-missing",
+        action="store_true",
+        help="delete the event's participants that are not in the file",
+    )
+    imports.add_argument(
+        "--check", action="store_true", help="report what the import would do; change nothing"
+    )
     sim = sub.add_parser("simulate", help="act as a CTP01 provider (SimpleClient) and replay reads")
     from simulator.cli import add_arguments, run_from_args
 

@@ -60,6 +60,13 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 10
     log_level: str = "INFO"
+    # Fernet key for tenants' provider credentials at rest; empty: saving/reading them fails.
+    credentials_key: str = field(default="", repr=False)
+    # Provider API base URLs; empty means the provider's public address (tests use loopback).
+    runsignup_base_url: str = ""
+    eventbrite_base_url: str = ""
+    ctlive_base_url: str = ""
+    copernico_base_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +97,11 @@ class Settings:
             db_pool_min=_int(env, "DB_POOL_MIN", d.db_pool_min),
             db_pool_max=_int(env, "DB_POOL_MAX", d.db_pool_max),
             log_level=(env.get("LOG_LEVEL") or d.log_level).upper(),
+            credentials_key=(env.get("RACEDISPLAY_CREDENTIALS_KEY") or "").strip(),
+            runsignup_base_url=(env.get("RUNSIGNUP_BASE_URL") or "").rstrip("/"),
+            eventbrite_base_url=(env.get("EVENTBRITE_BASE_URL") or "").rstrip("/"),
+            ctlive_base_url=(env.get("CTLIVE_BASE_URL") or "").rstrip("/"),
+            copernico_base_url=(env.get("COPERNICO_BASE_URL") or "").rstrip("/"),
         )
 
     def with_secret(self) -> Settings:

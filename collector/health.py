@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.domain.reads import CONTROL_TAGS, NewRead, normalize_tag
+from app.domain.reads import CONTROL_TAGS, EXACT, STRIP_ZEROS, NewRead, normalize_tag
 
 # A point with no read for this long is shown as silent (red): with the operations page's
 # 2 s refresh, red shows within 30 s of the last read.
@@ -99,8 +99,15 @@ class LocationHealth:
     last_read_at: datetime | None = None
     last_seq: int | None = None
     rate: RateWindow = field(default_factory=RateWindow)
+    # Distinct tags as read (case and spaces aside), and the same without leading zeros: the
+    # point's event decides which spelling counts (its tag mode), and may be learnt later.
     tags: set[str] = field(default_factory=set)
+    stripped: set[str] = field(default_factory=set)
     gaps: GapTracker = field(default_factory=GapTracker)
+
+    def distinct(self, tag_mode: str) -> set[str]:
+        """The distinct chips read here, spelled as the event's tag mode spells them."""
+        return self.tags if tag_mode == EXACT else self.stripped
 
 
 @dataclass(slots=True)
@@ -145,11 +152,13 @@ class PointHealth:
             loc.last_read_at = group[-1].received_at
             loc.last_seq = group[-1].sequence_number
             see = loc.gaps.see
-            tags = loc.tags
+            tags, stripped = loc.tags, loc.stripped
             for read in group:
                 see(read.sequence_number)
                 if len(tags) < _MAX_TAGS and read.tag_code not in CONTROL_TAGS:
-                    tags.add(normalize_tag(read.tag_code))
+                    exact = normalize_tag(read.tag_code, EXACT)
+                    tags.add(exact)
+                    stripped.add(normalize_tag(exact, STRIP_ZEROS))
         last = reads[-1]
         skew = (last.read_at - last.received_at).total_seconds()
         self.clock_skew_s = skew
@@ -171,8 +180,15 @@ class DecoderHealth:
     def __init__(self, silent_after: float = SILENT_AFTER_S) -> None:
         self.silent_after = silent_after
         self.points: dict[str, PointHealth] = {}
-        # Event id → its participants' normalised chip codes, refreshed by the collector.
+        # Event id → its participants' normalised chip codes, refreshed by the collector, and
+        # the event's tag mode they are normalised under (strip_zeros when not known yet).
         self.chips: dict[int, set[str]] = {}
+        self.tag_modes: dict[int, str] = {}
+
+    def know_chips(self, event_id: int, tag_mode: str, chips: set[str]) -> None:
+        """The event's chip codes and how they, and so the reads, are normalised."""
+        self.tag_modes[event_id] = tag_mode
+        self.chips[event_id] = chips
 
     def connected(
         self, identity: str, peer: str, program: str, version: str, mono: float = 0.0
@@ -225,6 +241,7 @@ class DecoderHealth:
 
     def _point_view(self, p: PointHealth, now: float) -> dict[str, Any]:
         chips = self.chips.get(p.event_id) if p.event_id is not None else None
+        mode = STRIP_ZEROS if p.event_id is None else self.tag_modes.get(p.event_id, STRIP_ZEROS)
         connected = bool(p.peers)
         return {
             "identity": p.identity,
@@ -246,15 +263,16 @@ class DecoderHealth:
             "rejected": sum(p.rejected.values()),
             "rejected_by_reason": dict(p.rejected),
             "locations": [
-                self._location_view(loc, chips, now)
+                self._location_view(loc, chips, mode, now)
                 for loc in sorted(p.locations.values(), key=lambda loc: loc.name)
             ],
         }
 
     def _location_view(
-        self, loc: LocationHealth, chips: set[str] | None, now: float
+        self, loc: LocationHealth, chips: set[str] | None, tag_mode: str, now: float
     ) -> dict[str, Any]:
         age = None if loc.last_read_mono is None else round(now - loc.last_read_mono, 1)
+        tags = loc.distinct(tag_mode)
         return {
             "name": loc.name,
             "reads": loc.reads,
@@ -262,8 +280,8 @@ class DecoderHealth:
             "last_read_age_s": age,
             "silent": loc.last_read_mono is None or now - loc.last_read_mono > self.silent_after,
             "reads_per_minute": loc.rate.per_minute(now),
-            "distinct_tags": len(loc.tags),
-            "unknown_chips": None if chips is None else sum(1 for t in loc.tags if t not in chips),
+            "distinct_tags": len(tags),
+            "unknown_chips": None if chips is None else sum(1 for t in tags if t not in chips),
             "gaps": loc.gaps.gaps,
             "missing_reads": loc.gaps.missing,
             "gap_ranges": [list(r) for r in loc.gaps.ranges],

@@ -187,9 +187,10 @@ class Collector:
             try:
                 for event_id in self.decoders.events_watched():
                     async with connection(self._pool, _DB_CHECK_TIMEOUT) as conn:
-                        self.decoders.chips[event_id] = await timing.event_chip_codes(
-                            conn, event_id
-                        )
+                        mode = await timing.event_tag_mode(conn, event_id)
+                        chips = await timing.event_chip_codes(conn, event_id)
+                    if mode is not None:
+                        self.decoders.know_chips(event_id, mode, chips)
             except Unavailable:
                 pass
             self.decoders.expire(asyncio.get_running_loop().time())

@@ -19,7 +19,7 @@ from app.domain.catalog import (
     Tenant,
     User,
 )
-from app.domain.errors import Conflict
+from app.domain.errors import Conflict, NotFound
 from app.domain.reads import normalize_tag
 
 
@@ -168,6 +168,43 @@ async def set_event_archived(
     return await cur.fetchone() is not None
 
 
+async def lock_event(conn: AsyncConnection, tenant_id: int, event_id: int) -> Event | None:
+    """The event, locked until the transaction ends (the caller is in one)."""
+    row: Event | None = await fetch_one(
+        conn, Event, "lock_event", {"tenant_id": tenant_id, "event_id": event_id}
+    )
+    return row
+
+
+async def lock_event_tag_mode(conn: AsyncConnection, tenant_id: int, event_id: int) -> str | None:
+    """The event's tag mode, held for the caller's transaction: chips written in it use this mode.
+
+    None when the event is not the tenant's. Every writer of chip codes reads the mode this way,
+    so a mode change (which takes lock_event and then counts chips) waits for them and sees them.
+    """
+    cur = await conn.execute(
+        q("lock_event_tag_mode"), {"tenant_id": tenant_id, "event_id": event_id}
+    )
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def count_event_chips(conn: AsyncConnection, tenant_id: int, event_id: int) -> int:
+    """Distinct chip codes stored for the event: registered chips and chip-file chips."""
+    cur = await conn.execute(q("count_event_chips"), {"tenant_id": tenant_id, "event_id": event_id})
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def set_event_tag_mode(
+    conn: AsyncConnection, tenant_id: int, event_id: int, tag_mode: str
+) -> Event | None:
+    """None when the event is not the tenant's or is archived; the caller checks for chips."""
+    params = {"tenant_id": tenant_id, "event_id": event_id, "tag_mode": tag_mode}
+    row: Event | None = await fetch_one(conn, Event, "set_event_tag_mode", params)
+    return row
+
+
 async def list_event_locations(
     conn: AsyncConnection, tenant_id: int, event_id: int
 ) -> list[EventLocation]:
@@ -200,14 +237,19 @@ async def upsert_participants(
 ) -> None:
     """COPY participants into staging, then upsert them and their chips by bib.
 
-    Chips are stored normalised, so a read's normalised tag finds them by the primary key.
+    Chips are stored normalised under the event's tag mode, so a read's tag normalised the
+    same way finds them by the primary key.
     """
     scope = {"tenant_id": tenant_id, "event_id": event_id}
     async with conn.transaction():
+        mode = await lock_event_tag_mode(conn, tenant_id, event_id)
+        if mode is None:
+            raise NotFound("There is no such event.")
         await conn.execute(q("create_participant_staging"))
         async with conn.cursor() as cur, cur.copy(q("copy_participant_staging")) as copy:
             for row in rows:
-                await copy.write_row(astuple(replace(row, chip_code=normalize_tag(row.chip_code))))
+                chip = normalize_tag(row.chip_code, mode)
+                await copy.write_row(astuple(replace(row, chip_code=chip)))
         await conn.execute(q("upsert_staged_participants"), scope)
         await conn.execute(q("upsert_staged_chips"), scope)
 
@@ -223,7 +265,8 @@ async def count_participants(conn: AsyncConnection, tenant_id: int, event_id: in
 async def upsert_chip_bibs(
     conn: AsyncConnection, tenant_id: int, event_id: int, pairs: Sequence[tuple[str, str]]
 ) -> None:
-    """Chip (normalised) → bib pairs of a chip file; a chip imported again moves to its new bib."""
+    """Chip → bib pairs of a chip file, chips normalised under the event's tag mode (the caller
+    read it with lock_event_tag_mode in this transaction); a chip imported again moves bib."""
     params = [
         {"tenant_id": tenant_id, "event_id": event_id, "chip_code": chip, "bib": bib}
         for chip, bib in pairs
@@ -235,7 +278,7 @@ async def upsert_chip_bibs(
 async def participants_by_chip(
     conn: AsyncConnection, tenant_id: int, event_id: int, chip_codes: Sequence[str]
 ) -> dict[str, Participant]:
-    """Participants by normalised chip code (app.domain.reads.normalize_tag)."""
+    """Participants by chip code normalised under the event's tag mode (normalize_tag)."""
     if not chip_codes:
         return {}
     rows: list[Participant] = await fetch_all(
@@ -276,6 +319,20 @@ async def list_displays(conn: AsyncConnection, tenant_id: int, event_id: int) ->
     return await fetch_all(
         conn, Display, "list_displays", {"tenant_id": tenant_id, "event_id": event_id}
     )
+
+
+async def set_display_show_unknown(
+    conn: AsyncConnection, tenant_id: int, event_id: int, display_id: int, show_unknown: bool
+) -> Display | None:
+    """None when no live display of that id belongs to the tenant's event."""
+    params = {
+        "tenant_id": tenant_id,
+        "event_id": event_id,
+        "display_id": display_id,
+        "show_unknown": show_unknown,
+    }
+    row: Display | None = await fetch_one(conn, Display, "set_display_show_unknown", params)
+    return row
 
 
 async def ping(conn: AsyncConnection) -> bool:

@@ -11,8 +11,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from app.domain.errors import Unavailable
 
-# The name other layers use, so that only this package imports psycopg_pool.
+# The names other layers use, so that only this package imports psycopg and psycopg_pool.
 Pool = AsyncConnectionPool
+Connection = AsyncConnection
 
 # The role tenant work runs as (sql/migrations/0006_row_level_security.sql): row-level
 # security policies apply to it, keyed on the transaction's racedisplay.tenant_id setting.

@@ -217,8 +217,15 @@ async def resume_points(conn: AsyncConnection, session_id: int) -> dict[str, int
     return {name: int(seq) for name, seq in await cur.fetchall()}
 
 
+async def event_tag_mode(conn: AsyncConnection, event_id: int) -> str | None:
+    """How the event normalises chip codes (app.domain.reads.TAG_MODES); None: no such event."""
+    cur = await conn.execute(q("event_tag_mode"), {"event_id": event_id})
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
 async def event_chip_codes(conn: AsyncConnection, event_id: int) -> set[str]:
-    """The normalised chip codes of an event's participants."""
+    """The chip codes of an event's participants, normalised under the event's tag mode."""
     cur = await conn.execute(q("event_chip_codes"), {"event_id": event_id})
     return {code for (code,) in await cur.fetchall()}
 

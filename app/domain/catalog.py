@@ -32,6 +32,7 @@ class Event:
     ct_event_id: str | None
     provider_key: str | None = None
     archived_at: datetime | None = None
+    tag_mode: str = "strip_zeros"  # app.domain.reads.TAG_MODES
 
     @property
     def archived(self) -> bool:
@@ -101,3 +102,32 @@ class Display:
     display_duration: int
     duplicate_window: int
     show_unknown: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRow:
+    """A participant as the event's participant list shows it."""
+
+    id: int
+    bib: str
+    first_name: str
+    last_name: str
+    gender: str
+    age: int | None
+    city: str
+    state: str
+    country: str
+    team: str
+    sub_event: str
+    status: str
+    vip: bool
+    source: str
+    chips: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantSummary:
+    participants: int
+    registered: int
+    without_chip: int
+    chip_file_chips: int

@@ -2,7 +2,8 @@
 
 Timers keep these apart from registrations (chips are handed out at packet pick-up, or are
 bib-coded). Columns are chip then bib unless a header names them the other way round; a
-comma, semicolon or tab separates them. Chips are normalised like every read's tag.
+comma, semicolon or tab separates them. Chips are normalised like every read's tag, under the
+event's tag mode.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from app.domain.participants_in import RowError
-from app.domain.reads import normalize_tag
+from app.domain.reads import STRIP_ZEROS, normalize_tag
 
 _CHIP_HEADERS = frozenset({"chip", "chip code", "chipcode", "chip_code", "tag", "tag code", "epc"})
 _BIB_HEADERS = frozenset({"bib", "bib number", "bib_num", "bibnumber", "dorsal", "number"})
@@ -24,8 +25,14 @@ class ChipBib:
     bib: str
 
 
-def read_chip_file(lines: Iterable[str]) -> Iterator[ChipBib | RowError]:
-    """Pairs and per-line errors, streaming; line numbers count from 1 as a text editor does."""
+def read_chip_file(
+    lines: Iterable[str], tag_mode: str = STRIP_ZEROS
+) -> Iterator[ChipBib | RowError]:
+    """Pairs and per-line errors, streaming; line numbers count from 1 as a text editor does.
+
+    Chips are normalised under the event's tag_mode, so two spellings of one chip are one chip
+    exactly when the event's reads treat them so.
+    """
     chip_col, bib_col = 0, 1
     # Chip → (bib, line) as first seen: a chip on two bibs is an error, the same pair twice is not.
     seen: dict[str, tuple[str, int]] = {}
@@ -40,7 +47,7 @@ def read_chip_file(lines: Iterable[str]) -> Iterator[ChipBib | RowError]:
         if len(cells) <= max(chip_col, bib_col):
             yield RowError(line, "expected a chip and a bib")
             continue
-        chip, bib = normalize_tag(cells[chip_col]), cells[bib_col]
+        chip, bib = normalize_tag(cells[chip_col], tag_mode), cells[bib_col]
         if not chip:
             yield RowError(line, "missing chip")
         elif not bib:

@@ -6,9 +6,9 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
-from datetime import date
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Final, TextIO
 
 from app.domain.errors import InvalidInput
@@ -22,7 +22,6 @@ from app.domain.participants_in import (
     normalise_country,
     normalise_gender,
     parse_birth_date,
-    text_of,
 )
 
 FORMATS: Final = ("runsignup", "ultrasignup", "active", "raceroster", "generic")
@@ -566,96 +565,34 @@ def _key(source_id: str, bib: str) -> str:
     return f"bib:{bib}" if bib else ""
 
 
-def participant_key(p: ProviderParticipant) -> str:
-    """How an import matches a participant: the source id when present, else the bib."""
-    return _key(text_of(p.source_id), text_of(p.bib))
-
-
-# Compared by diff; source, race, raw and modified_at say where a record came from, not who.
-COMPARED_FIELDS: Final = tuple(
-    f.name
-    for f in fields(ProviderParticipant)
-    if f.name not in {"source", "race_id", "raw", "modified_at"}
-)
+REMOVALS: Final = {
+    "keep": "Keep participants who are not in this file",
+    "delete": "Delete participants who are not in this file (the file is the whole list)",
+}
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    before: ProviderParticipant
-    after: ProviderParticipant
-    fields: tuple[str, ...]
+class Upload:
+    """An uploaded participant file and the state of its last import (or check)."""
 
+    id: int
+    event_id: int
+    filename: str
+    format: str
+    total_lines: int
+    mapping: dict[str, str]
+    removal: str
+    state: str  # uploaded | running | done | failed
+    dry_run: bool
+    rows_read: int
+    counts: dict[str, int] | None
+    error_count: int
+    message: str
+    created_at: datetime
+    updated_at: datetime
 
-@dataclass(frozen=True, slots=True)
-class ImportPlan:
-    """What applying an import would do; nothing is applied here."""
-
-    added: tuple[ProviderParticipant, ...]
-    updated: tuple[Change, ...]
-    unchanged: tuple[ProviderParticipant, ...]
-    removed: tuple[ProviderParticipant, ...]
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "added": len(self.added),
-            "updated": len(self.updated),
-            "unchanged": len(self.unchanged),
-            "removed": len(self.removed),
-        }
-
-
-def changed_fields(before: ProviderParticipant, after: ProviderParticipant) -> tuple[str, ...]:
-    return tuple(n for n in COMPARED_FIELDS if getattr(before, n) != getattr(after, n))
-
-
-def diff(
-    existing: Mapping[str, ProviderParticipant],
-    incoming: Iterable[ProviderParticipant | ImportRow],
-    *,
-    keep: Collection[str] = (),
-) -> ImportPlan:
-    """Compare an import with what is stored, matched by source id, else by bib.
-
-    The mapping's keys are not trusted: each stored participant is matched by its own source
-    id and bib, so an incoming row without a source id still finds its stored record by bib.
-    `keep` holds keys of rejected rows (ImportRowError.key): those are not reported removed.
-    Raises ValueError if two incoming participants have the same key.
-    """
-    by_id: dict[str, int] = {}
-    by_bib: dict[str, int] = {}
-    stored = list(existing.values())
-    for i, p in enumerate(stored):
-        if p.source_id:
-            by_id.setdefault(p.source_id, i)
-        if p.bib:
-            by_bib.setdefault(p.bib, i)
-    matched: set[int] = set()
-    incoming_keys: set[str] = set()
-    added: list[ProviderParticipant] = []
-    updated: list[Change] = []
-    unchanged: list[ProviderParticipant] = []
-    for item in incoming:
-        p = item.participant if isinstance(item, ImportRow) else item
-        key = participant_key(p)
-        if key in incoming_keys:
-            raise ValueError(f"two incoming participants share the key {key!r}")
-        incoming_keys.add(key)
-        hit = by_id.get(p.source_id) if p.source_id else by_bib.get(p.bib)
-        if hit is None or hit in matched:
-            added.append(p)
-            continue
-        matched.add(hit)
-        changed = changed_fields(stored[hit], p)
-        if not p.source_id:  # matched by bib: a file without ids does not clear a stored id
-            changed = tuple(n for n in changed if n != "source_id")
-        if changed:
-            updated.append(Change(stored[hit], p, changed))
-        else:
-            unchanged.append(p)
-    kept = set(keep)
-    removed = [
-        p
-        for i, p in enumerate(stored)
-        if i not in matched and not ({f"id:{p.source_id}", f"bib:{p.bib}"} & kept)
-    ]
-    return ImportPlan(tuple(added), tuple(updated), tuple(unchanged), tuple(removed))
+    @property
+    def percent(self) -> int:
+        """Share of the file read so far (the header is a line too)."""
+        data_lines = max(self.total_lines - 1, 1)
+        return min(100, round(100 * self.rows_read / data_lines))

@@ -119,7 +119,21 @@ GUN_TAG = "guntime"
 CONTROL_TAGS = frozenset({GUN_TAG, "newlocation"})
 
 
-def normalize_tag(tag: str) -> str:
-    """One spelling per chip: '009573' and '9573' are the same athlete."""
-    stripped = tag.strip().lstrip("0")
-    return stripped or ("0" if tag.strip() else "")
+# How an event spells its chip codes once normalised (events.tag_mode); set before chips exist.
+STRIP_ZEROS = "strip_zeros"
+EXACT = "exact"
+TAG_MODES: dict[str, str] = {
+    STRIP_ZEROS: "Leading zeros do not count (009573 is 9573)",
+    EXACT: "Exactly as printed (009573 and 9573 are different chips)",
+}
+
+
+def normalize_tag(tag: str, mode: str = STRIP_ZEROS) -> str:
+    """One spelling per chip: under strip_zeros '009573' and '9573' are the same athlete.
+
+    Either way case and surrounding spaces do not count: decoders and exports disagree on both.
+    """
+    text = tag.strip().upper()
+    if mode == EXACT:
+        return text
+    return text.lstrip("0") or ("0" if text else "")

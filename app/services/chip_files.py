@@ -27,10 +27,12 @@ async def import_chip_file(
     """All valid pairs of the file in one transaction (a broken upload changes nothing)."""
     imported, errors = 0, []
     async with tenant_connection(pool, tenant_id) as conn:
-        if await catalog.get_event(conn, tenant_id, event_id) is None:
+        # Held until commit: the event's tag mode cannot change under the chips written here.
+        tag_mode = await catalog.lock_event_tag_mode(conn, tenant_id, event_id)
+        if tag_mode is None:
             raise NotFound("No such event.")
         batch: list[tuple[str, str]] = []
-        for item in read_chip_file(lines):
+        for item in read_chip_file(lines, tag_mode):
             if isinstance(item, RowError):
                 errors.append(item)
                 continue

@@ -11,7 +11,7 @@ from app.db import catalog
 from app.db.pool import Pool, connection
 from app.domain.catalog import Display, ParticipantIn
 from app.domain.codes import new_display_code
-from app.domain.reads import CONTROL_TAGS, normalize_tag
+from app.domain.reads import CONTROL_TAGS, STRIP_ZEROS, normalize_tag
 from app.services.auth import hash_password
 
 DEMO_TENANT = "demo-timing"
@@ -133,11 +133,16 @@ def _is_marker(tag: str) -> bool:
     return tag.isdigit() and int(tag) >= 99_990
 
 
-def demo_participants(tags: Iterable[str], unassigned_every: int = 25) -> list[ParticipantIn]:
+def demo_participants(
+    tags: Iterable[str], unassigned_every: int = 25, tag_mode: str = STRIP_ZEROS
+) -> list[ParticipantIn]:
     """Made-up demo runners for the tags of the replay; every Nth tag stays unassigned
-    so the demo also shows how an unknown chip looks (its bib, never a made-up name)."""
+    so the demo also shows how an unknown chip looks (its chip code, never a made-up name).
+
+    Tags are normalised under the demo event's tag_mode, as its reads will be."""
     people: list[ParticipantIn] = []
-    for i, tag in enumerate(sorted({normalize_tag(t) for t in tags if t not in CONTROL_TAGS})):
+    chips = {normalize_tag(t, tag_mode) for t in tags if t not in CONTROL_TAGS}
+    for i, tag in enumerate(sorted(chips)):
         if (
             not tag
             or _is_marker(tag)
@@ -183,7 +188,8 @@ async def seed_demo(pool: Pool, tags: Iterable[str], locations: Iterable[str]) -
                 event_date=date(2021, 5, 8),
                 ct_event_id=DEMO_CT_EVENT_ID,
             )
-        await catalog.upsert_participants(conn, tenant.id, event.id, demo_participants(tags))
+        people = demo_participants(tags, tag_mode=event.tag_mode)
+        await catalog.upsert_participants(conn, tenant.id, event.id, people)
         displays = await catalog.list_displays(conn, tenant.id, event.id)
         if not displays:
             finish = sorted(loc for loc in locations if "finish" in loc.lower())

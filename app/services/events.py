@@ -14,6 +14,7 @@ from app.db.timing import SessionStats
 from app.domain.catalog import LOCATION_KINDS, Display, Event, EventLocation
 from app.domain.codes import new_display_code, new_provider_key
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.reads import TAG_MODES
 
 _EVENT_NOT_FOUND = "There is no such event."
 
@@ -196,6 +197,54 @@ async def issue_provider_key(pool: Pool, tenant_id: int, event_id: int) -> str:
     raise AssertionError("unreachable")
 
 
+async def count_chips(pool: Pool, tenant_id: int, event_id: int) -> int:
+    """Distinct chip codes stored for the event (registered or from a chip file)."""
+    async with tenant_connection(pool, tenant_id) as conn:
+        event = _found(await catalog.get_event(conn, tenant_id, event_id))
+        return await catalog.count_event_chips(conn, tenant_id, event.id)
+
+
+async def set_tag_mode(
+    pool: Pool,
+    tenant_id: int,
+    event_id: int,
+    tag_mode: str,
+    *,
+    user_id: int | None = None,
+    ip: str = "",
+) -> Event:
+    """How the event compares chip codes; set once: it can change only while it has no chips.
+
+    Chips are stored normalised under the mode, so changing it afterwards would strand them.
+    The event row stays locked while the chips are counted, and every chip writer reads the
+    mode under a share lock (catalog.lock_event_tag_mode), so no import slips in between.
+    """
+    if tag_mode not in TAG_MODES:
+        raise InvalidInput("Pick how chip codes are compared: " + ", or ".join(TAG_MODES) + ".")
+    async with tenant_connection(pool, tenant_id) as conn:
+        event = _live(await catalog.lock_event(conn, tenant_id, event_id))
+        if event.tag_mode == tag_mode:
+            return event
+        chips = await catalog.count_event_chips(conn, tenant_id, event.id)
+        if chips:
+            raise InvalidInput(
+                f"This event already has {chips} chip{'' if chips == 1 else 's'}; "
+                "the tag mode is fixed once chips are imported."
+            )
+        updated = await catalog.set_event_tag_mode(conn, tenant_id, event.id, tag_mode)
+        if updated is None:
+            raise InvalidInput(_ARCHIVED)
+        await audit.record(
+            conn,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            action="event.tag_mode",
+            detail={"event_id": event.id, "from": event.tag_mode, "to": tag_mode},
+            ip=ip,
+        )
+        return updated
+
+
 def _found(event: Event | None) -> Event:
     # A foreign event looks exactly like a missing one: 404, never another tenant's data.
     if event is None:
@@ -255,3 +304,17 @@ async def create_display(
             name=name,
             locations=parse_locations(locations),
         )
+
+
+async def set_show_unknown(
+    pool: Pool, tenant_id: int, event_id: int, display_id: int, show_unknown: bool
+) -> Display:
+    """Whether the display shows reads of chips no participant has (by their chip code)."""
+    async with tenant_connection(pool, tenant_id) as conn:
+        _live(await catalog.get_event(conn, tenant_id, event_id))
+        display = await catalog.set_display_show_unknown(
+            conn, tenant_id, event_id, display_id, show_unknown
+        )
+    if display is None:
+        raise NotFound("There is no such display.")
+    return display

@@ -21,10 +21,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.db import catalog, timing
 from app.db.pool import Pool, connection, tenant_connection
-from app.domain.catalog import Display, Participant
+from app.domain.catalog import Display, Event, Participant
 from app.domain.codes import is_display_code
 from app.domain.errors import AppError, NotFound, Unavailable
-from app.domain.reads import CONTROL_TAGS, ReadBatch, StoredRead, event_channel, normalize_tag
+from app.domain.reads import (
+    CONTROL_TAGS,
+    STRIP_ZEROS,
+    ReadBatch,
+    StoredRead,
+    event_channel,
+    normalize_tag,
+)
 from app.pubsub import Bus
 
 log = logging.getLogger(__name__)
@@ -41,13 +48,21 @@ _SEEN_IDS = 20_000
 # Provisional reads shown during a database outage, remembered so that their stored
 # versions, published when the spool drains, are not shown a second time.
 _SHOWN_PROVISIONAL = 50_000
+# How often a live feed re-reads its display and event, so an edit made through any app
+# process (show unknown chips, locations, time zone, tag mode) reaches screens already open.
+_RECHECK_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class RunnerView:
-    """What a screen shows for one read: never a name the participant list does not give."""
+    """What a screen shows for one read: never a name the participant list does not give.
+
+    An unknown chip is named by its chip code ("Chip 9573") and has no bib: a chip code is
+    not a bib, and presenting it as one was the predecessor's defect.
+    """
 
     name: str
+    # The participant's bib; empty for an unknown chip.
     bib: str
     time: str
     # "gun": elapsed since the event's guntime read; "clock": time of day in the event's zone.
@@ -154,7 +169,10 @@ class ParticipantCache:
 
 class DisplayPipeline:
     """One display's rules applied to reads in id order: locations, control tags, repeats,
-    participant lookup and time. Stateful (guntime, recent tags), so one per stream of reads."""
+    participant lookup and time. Stateful (guntime, recent tags), so one per stream of reads.
+
+    Tags are normalised under the event's tag mode, as its participants' chips were stored.
+    """
 
     def __init__(
         self,
@@ -162,18 +180,22 @@ class DisplayPipeline:
         zone: tzinfo,
         participants: ParticipantCache,
         gun_time: datetime | None = None,
+        tag_mode: str = STRIP_ZEROS,
     ) -> None:
         self.display = display
         self.zone = zone
         self.participants = participants
         self.gun_time = gun_time
+        self.tag_mode = tag_mode
         self._locations = frozenset(display.locations)
         self._window = timedelta(seconds=display.duplicate_window)
         self._last_shown: dict[tuple[str, str], datetime] = {}
 
     def fork(self) -> DisplayPipeline:
         """A pipeline with the same rules, gun and cache but no memory of shown tags."""
-        return DisplayPipeline(self.display, self.zone, self.participants, self.gun_time)
+        return DisplayPipeline(
+            self.display, self.zone, self.participants, self.gun_time, self.tag_mode
+        )
 
     def _is_repeat(self, location: str, tag: str, at: datetime) -> bool:
         key = (location, tag)
@@ -200,7 +222,7 @@ class DisplayPipeline:
                 continue
             if self._locations and read.location_name not in self._locations:
                 continue
-            norm = normalize_tag(tag)
+            norm = normalize_tag(tag, self.tag_mode)
             if not norm or self._is_repeat(read.location_name, norm, read.read_at):
                 continue
             kept.append((read, norm, self.gun_time))
@@ -237,10 +259,13 @@ class DisplayPipeline:
         if person is None:
             if not self.display.show_unknown and not unresolved:
                 return None
-            # An unknown chip is shown as what it is; inventing a name was the old defect.
+            # An unknown chip is shown as the chip code it is, as read: never a made-up name,
+            # and never as a bib (a chip code is not one).
+            chip = read.tag_code.strip()
             return RunnerView(
-                f"Bib {tag}", tag, shown_time, basis, read.location_name, False, unresolved
+                f"Chip {chip}", "", shown_time, basis, read.location_name, False, unresolved
             )
+        # The participant's own bib: the list gave it, so naming them by it invents nothing.
         name = person.full_name or f"Bib {person.bib}"
         return RunnerView(name, person.bib, shown_time, basis, read.location_name, True)
 
@@ -336,7 +361,10 @@ class _Feed(Generic[P]):
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Marks a start-up error as retrieved even when every waiter has gone away.
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        # The event's (time zone, tag mode) this feed runs with, read when it primes.
+        self.event_rules: tuple[str, str] | None = None
         self.task = asyncio.create_task(self._run(), name=f"display-feed-{display.code}")
+        self.watcher = asyncio.create_task(self._watch(), name=f"display-watch-{display.code}")
 
     def attach(self, client: DisplayClient[P]) -> None:
         self.clients.add(client)
@@ -353,6 +381,8 @@ class _Feed(Generic[P]):
 
     def stop(self) -> None:
         self.task.cancel()
+        if self.watcher is not asyncio.current_task():
+            self.watcher.cancel()
         if self.reap_handle is not None:
             self.reap_handle.cancel()
         for client in list(self.clients):
@@ -390,7 +420,7 @@ class _Feed(Generic[P]):
             await asyncio.sleep(_RETRY_S)
 
     async def _prime(self) -> None:
-        """Guntime, zone and the recent runners, so the first screen is never blank."""
+        """Guntime, zone, tag mode and the recent runners, so the first screen is never blank."""
         d = self.display
         async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
             event = await catalog.get_event(conn, d.tenant_id, d.event_id)
@@ -398,12 +428,45 @@ class _Feed(Generic[P]):
             reads = await timing.latest_event_reads(
                 conn, d.tenant_id, d.event_id, self.hub._prime_reads
             )
-        zone = _zone(event.time_zone if event is not None else "UTC")
+        self.event_rules = _event_rules(event)
+        time_zone, tag_mode = self.event_rules
         cache = ParticipantCache(d.tenant_id, d.event_id)
-        self.pipeline = DisplayPipeline(d, zone, cache, gun)
+        self.pipeline = DisplayPipeline(d, _zone(time_zone), cache, gun, tag_mode)
         if len(reads) >= self.hub._prime_reads:
             self.covered_from = reads[0].id - 1
         await self._process(reads)
+
+    async def _watch(self) -> None:
+        """Now and then, re-read the display and its event; when either changed, stop the feed.
+
+        Its screens then reconnect (an SSE screen by itself, resuming by Last-Event-ID; a
+        polling one at its next poll) to a new feed with the new rules. This reaches edits made
+        through any app process; the editing process also stops its feeds at once (reload).
+        """
+        await asyncio.wait({self.ready})
+        if self.ready.cancelled() or self.ready.exception() is not None:
+            return
+        while True:
+            await asyncio.sleep(self.hub._recheck_s)
+            try:
+                changed = await self._changed()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The database is away: the feed recovers by itself; check again later.
+                log.debug("display %s settings check failed: %r", self.display.code, exc)
+                continue
+            if changed:
+                log.info("display %s or its event changed; restarting its feed", self.display.code)
+                self.hub._stop(self)
+                return
+
+    async def _changed(self) -> bool:
+        d = self.display
+        async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
+            display = await catalog.get_display_by_code(conn, d.code)
+            event = await catalog.get_event(conn, d.tenant_id, d.event_id)
+        return display != d or _event_rules(event) != self.event_rules
 
     async def _catch_up_live(self) -> None:
         """After a lost subscription: what was committed meanwhile, through the live path."""
@@ -499,6 +562,13 @@ class _Feed(Generic[P]):
         return frames
 
 
+def _event_rules(event: Event | None) -> tuple[str, str]:
+    """What a feed takes from its event: the time zone and the tag mode."""
+    if event is None:
+        return "UTC", STRIP_ZEROS
+    return event.time_zone, event.tag_mode
+
+
 def _natural_key(read: StoredRead) -> tuple[object, ...]:
     """What identifies a read before and after it is stored (the database id aside)."""
     return (read.session_id, read.location_name, read.sequence_number, read.tag_code, read.read_at)
@@ -527,6 +597,7 @@ class DisplayHub(Generic[P]):
         prime_reads: int = 500,
         catch_up_page: int = 500,
         max_catch_up: int = 5_000,
+        recheck_s: float = _RECHECK_S,
     ) -> None:
         self._pool = pool
         self._bus = bus
@@ -538,6 +609,7 @@ class DisplayHub(Generic[P]):
         self._prime_reads = prime_reads
         self._catch_up_page = catch_up_page
         self._max_catch_up = max_catch_up
+        self._recheck_s = recheck_s
         self._feeds: dict[str, _Feed[P]] = {}
         self._closed = False
 
@@ -602,7 +674,24 @@ class DisplayHub(Generic[P]):
         self._feeds.clear()
         for feed in feeds:
             feed.stop()
-        await asyncio.gather(*(f.task for f in feeds), return_exceptions=True)
+        await asyncio.gather(
+            *(t for f in feeds for t in (f.task, f.watcher)), return_exceptions=True
+        )
+
+    def reload(self, event_id: int, display_id: int | None = None) -> int:
+        """Stop this process's feeds of an event (or of one display of it) after an edit.
+
+        Their screens reconnect to feeds built from the edited settings; other app processes
+        notice within recheck_s (each feed re-reads its settings). Returns the feeds stopped.
+        """
+        stale = [
+            f
+            for f in self._feeds.values()
+            if f.display.event_id == event_id and display_id in (None, f.display.id)
+        ]
+        for feed in stale:
+            self._stop(feed)
+        return len(stale)
 
     def _frame(self, display: Display, event: DisplayEvent) -> _Frame[P] | None:
         try:

@@ -16,6 +16,7 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_410_GONE,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -31,6 +32,7 @@ from app.domain.errors import (
     Unauthorized,
     Unavailable,
 )
+from app.domain.upload_files import MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ _TITLES = {
     HTTP_404_NOT_FOUND: "Not found",
     HTTP_409_CONFLICT: "Already exists",
     HTTP_410_GONE: "This link no longer works",
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE: "Too large",
     HTTP_500_INTERNAL_SERVER_ERROR: "Something went wrong",
     HTTP_503_SERVICE_UNAVAILABLE: "Temporarily unavailable",
 }
@@ -101,6 +104,8 @@ def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         message = "Some fields of the form were missing or malformed."
     elif status == HTTP_404_NOT_FOUND:
         message = "There is no page at this address."
+    elif status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        message = f"That upload is too large: the limit is {MAX_UPLOAD_BYTES // 2**20} MB."
     elif status >= HTTP_500_INTERNAL_SERVER_ERROR:
         return internal_error(request, exc)
     else:

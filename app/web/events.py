@@ -16,9 +16,11 @@ from litestar.status_codes import HTTP_200_OK
 from app.domain.accounts import landing
 from app.domain.catalog import LOCATION_KINDS, EventLocation
 from app.domain.codes import KEY_SEPARATOR
+from app.domain.errors import InvalidInput
+from app.domain.reads import TAG_MODES
 from app.services import events as service
 from app.services import sessions as sessions_service
-from app.web.dependencies import USER, PoolDep, SettingsDep, UserDep, tenant_of
+from app.web.dependencies import USER, HubDep, PoolDep, SettingsDep, UserDep, tenant_of
 from app.web.errors import is_htmx
 
 _FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -41,6 +43,17 @@ class AttachForm:
 class DisplayForm:
     name: str = ""
     locations: str = ""
+
+
+@dataclass
+class TagModeForm:
+    tag_mode: str = ""
+
+
+@dataclass
+class UnknownChipsForm:
+    # "1": show an unknown chip by its chip code; "0": hide it.
+    show_unknown: str = ""
 
 
 @cache
@@ -139,6 +152,7 @@ async def event_page(
         "kinds": LOCATION_KINDS,
         "separator": KEY_SEPARATOR,
         "provider_port": settings.collector_port,
+        "tag_modes": TAG_MODES,
     }
     return Template("events/detail.html", context=context)
 
@@ -147,8 +161,16 @@ async def event_page(
 async def edit_page(
     event_id: FromPath[int], user: UserDep, pool: PoolDep, settings: SettingsDep
 ) -> Template:
-    event, locations = await service.event_locations(pool, tenant_of(user), event_id)
-    context = {"user": user, "event": event, "locations": locations, **_form_context(settings)}
+    tenant_id = tenant_of(user)
+    event, locations = await service.event_locations(pool, tenant_id, event_id)
+    context = {
+        "user": user,
+        "event": event,
+        "locations": locations,
+        "tag_modes": TAG_MODES,
+        "chip_count": await service.count_chips(pool, tenant_id, event_id),
+        **_form_context(settings),
+    }
     return Template("events/edit.html", context=context)
 
 
@@ -167,6 +189,24 @@ async def update_event(
         ct_event_id=fields.ct_event_id,
         locations=locations,
     )
+    return see_other(request, f"/events/{event_id}")
+
+
+@post("/{event_id:int}/tag-mode")
+async def set_tag_mode(
+    request: Request[Any, Any, Any],
+    event_id: FromPath[int],
+    user: UserDep,
+    pool: PoolDep,
+    hub: HubDep,
+    data: Annotated[TagModeForm, _FORM],
+) -> Response[Any]:
+    tenant_id = tenant_of(user)
+    await service.set_tag_mode(
+        pool, tenant_id, event_id, data.tag_mode, user_id=user.id, ip=client_ip(request)
+    )
+    # This process's open displays of the event start over under the new mode at once.
+    hub.reload(event_id)
     return see_other(request, f"/events/{event_id}")
 
 
@@ -237,6 +277,28 @@ async def create_display(
     return see_other(request, f"/events/{event_id}#display-{display.id}")
 
 
+@post("/{event_id:int}/displays/{display_id:int}/unknown-chips")
+async def set_unknown_chips(
+    request: Request[Any, Any, Any],
+    event_id: FromPath[int],
+    display_id: FromPath[int],
+    user: UserDep,
+    pool: PoolDep,
+    hub: HubDep,
+    data: Annotated[UnknownChipsForm, _FORM],
+) -> Response[Any]:
+    choice = {"1": True, "0": False}.get(data.show_unknown.strip())
+    if choice is None:
+        raise InvalidInput("Choose whether unknown chips show their chip code or stay hidden.")
+    display = await service.set_show_unknown(pool, tenant_of(user), event_id, display_id, choice)
+    # Screens of this display in this process reconnect to a feed with the new setting now;
+    # other app processes pick it up within their feeds' recheck interval.
+    hub.reload(event_id, display.id)
+    if is_htmx(request):
+        return see_other(request, f"/events/{event_id}")
+    return see_other(request, f"/events/{event_id}#display-{display.id}")
+
+
 router = Router(
     path="/events",
     route_handlers=[
@@ -251,6 +313,8 @@ router = Router(
         event_sessions,
         attach_session,
         create_display,
+        set_tag_mode,
+        set_unknown_chips,
     ],
     dependencies=USER,
 )

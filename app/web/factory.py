@@ -19,9 +19,11 @@ from litestar.template import TemplateConfig
 from app.db.pool import Pool, open_pool
 from app.pubsub import Bus, create_bus
 from app.pubsub.kv import RedisKV
+from app.services.jobs import Jobs
 from app.services.live import DisplayHub
 from app.settings import Settings
-from app.web import accounts, audit, auth, displays, events, operations
+from app.web import accounts, audit, auth, displays, events, operations, participants
+from app.web import provider_sync as sync_pages
 from app.web import timing_sessions as session_pages
 from app.web.dependencies import DEPENDENCIES
 from app.web.errors import EXCEPTION_HANDLERS
@@ -84,12 +86,15 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
             )
         the_bus = create_bus(settings.redis_url) if bus is None else bus
         hub: DisplayHub[bytes] = DisplayHub(the_pool, the_bus, render)
+        jobs = Jobs()
+        app.state.jobs = jobs
         app.state.pool = the_pool
         app.state.bus = the_bus
         app.state.hub = hub
         try:
             yield
         finally:
+            await jobs.close()
             await hub.close()
             if kv is not None:
                 await kv.close()
@@ -122,13 +127,16 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
             *accounts.ROUTES,
             *audit.ROUTES,
             events.router,
+            participants.router,
             *session_pages.ROUTERS,
             operations.router,
+            *sync_pages.ROUTERS,
             displays.router,
             health,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
-        lifespan=[lifespan],
+        # The sync scheduler starts after the pool opens and stops before it closes.
+        lifespan=[lifespan, sync_pages.scheduler_lifespan],
         middleware=[session.middleware],
         stores={"sessions": sessions},
         before_send=[add_security_headers],

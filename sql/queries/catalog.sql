@@ -27,15 +27,18 @@ UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s;
 INSERT INTO events (tenant_id, name, event_date, time_zone, ct_event_id, provider_key)
 VALUES (%(tenant_id)s, %(name)s, %(event_date)s, %(time_zone)s, %(ct_event_id)s,
         %(provider_key)s)
-RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at;
+RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
+          tag_mode;
 
 -- name: get_event
-SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at
+SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
+       tag_mode
   FROM events WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s;
 
 -- name: list_events
 -- With include_archived, archived events come too (after the live ones).
-SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at
+SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
+       tag_mode
   FROM events
  WHERE tenant_id = %(tenant_id)s AND (archived_at IS NULL OR %(include_archived)s)
  ORDER BY archived_at IS NOT NULL, event_date DESC NULLS LAST, id DESC;
@@ -46,7 +49,36 @@ UPDATE events
    SET name = %(name)s, event_date = %(event_date)s, time_zone = %(time_zone)s,
        ct_event_id = %(ct_event_id)s
  WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s AND archived_at IS NULL
-RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at;
+RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
+          tag_mode;
+
+-- name: lock_event
+-- The event row locked for a change that depends on what else the event holds (its tag mode).
+SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
+       tag_mode
+  FROM events WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s
+   FOR UPDATE;
+
+-- name: lock_event_tag_mode
+-- Read by every chip writer in its own transaction: the share lock holds off a tag mode change
+-- (lock_event) until the chips written under this mode are committed.
+SELECT tag_mode FROM events WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s FOR SHARE;
+
+-- name: count_event_chips
+-- Distinct chip codes the event knows, registered or from a chip file.
+SELECT count(*) FROM (
+    SELECT chip_code FROM participant_chips
+     WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s
+    UNION
+    SELECT chip_code FROM chip_bibs
+     WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s
+) AS chips;
+
+-- name: set_event_tag_mode
+UPDATE events SET tag_mode = %(tag_mode)s
+ WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s AND archived_at IS NULL
+RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
+          tag_mode;
 
 -- name: set_event_provider_key
 UPDATE events SET provider_key = %(provider_key)s
@@ -152,6 +184,13 @@ SELECT id, tenant_id, event_id, code, name, locations, display_duration, duplica
   FROM displays
  WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s AND revoked_at IS NULL
  ORDER BY id;
+
+-- name: set_display_show_unknown
+UPDATE displays SET show_unknown = %(show_unknown)s
+ WHERE id = %(display_id)s AND event_id = %(event_id)s AND tenant_id = %(tenant_id)s
+   AND revoked_at IS NULL
+RETURNING id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
+          show_unknown;
 
 -- name: ping
 SELECT 1;

@@ -186,9 +186,13 @@ ON CONFLICT (reject_key) DO NOTHING;
 -- name: count_rejects
 SELECT count(*) FROM timing_rejects;
 
+-- name: event_tag_mode
+-- How the event's chip codes are normalised (app.domain.reads.TAG_MODES); None: no such event.
+SELECT tag_mode FROM events WHERE id = %(event_id)s;
+
 -- name: event_chip_codes
--- Every chip code that names a participant of the event (stored normalised), for decoder
--- health: registered chips, and chip-file chips on a bib somebody wears.
+-- Every chip code that names a participant of the event (stored normalised under the event's
+-- tag mode), for decoder health: registered chips, and chip-file chips on a bib somebody wears.
 SELECT chip_code FROM participant_chips WHERE event_id = %(event_id)s
 UNION
 SELECT cb.chip_code

@@ -83,13 +83,13 @@ async def test_a_tv_shows_runners_live_and_never_invents_a_name(
     await simulate_lines(
         platform_single, tmp_path, ["CT01_33~2~FINISH~4242~08:22:01.00~1~0D4E5F~2"]
     )
-    await page.wait_for_selector("text=Bib 4242", timeout=15_000)
+    await page.wait_for_selector("text=Chip 4242", timeout=15_000)
     await page.screenshot(path=str(tmp_path / "display.png"))
     await assert_no_csp_violation(page, csp_console)
 
     # A reload shows the same state at once, not a blank screen.
     await page.reload()
-    await page.wait_for_selector("text=Bib 4242", timeout=5_000)
+    await page.wait_for_selector("text=Chip 4242", timeout=5_000)
     assert "Ann Lee" in await page.inner_text("body")
     await page.wait_for_selector("[data-link=live]", timeout=15_000)
     await assert_no_csp_violation(page, csp_console)

@@ -121,7 +121,7 @@ async def test_two_tenants_streaming_at_once_never_see_each_others_reads(
     a_html = "\n".join(data for _, data in seen["a"])
     b_html = "\n".join(data for _, data in seen["b"])
     assert len(seen["a"]) == 2, a_html
-    assert "Astrid Alvheim" in a_html and "Bib 4242" in a_html
+    assert "Astrid Alvheim" in a_html and "Chip 4242" in a_html
     assert "Zebulon" not in a_html and "5555" not in a_html
-    assert "Zebulon Quixote" in b_html and "Bib 5555" in b_html
+    assert "Zebulon Quixote" in b_html and "Chip 5555" in b_html
     assert "Astrid" not in b_html

@@ -59,7 +59,9 @@ async def test_read_line_reaches_a_screen_through_redis(
 
     html = [data for _, data in events]
     assert "Ann Lee" in html[0]
-    assert "Bib 9999" in html[1] and "Ann" not in html[1] and "Omar" not in html[1]
+    # An unknown chip shows as its chip code: no bib, no name.
+    assert "Chip 9999" in html[1] and "Bib" not in html[1]
+    assert "Ann" not in html[1] and "Omar" not in html[1]
     assert "Omar Khan" in html[2]  # chip '002305' registered, read as '2305'
     ids = [int(i) for i, _ in events]
     assert ids == sorted(ids) and len(set(ids)) == 3

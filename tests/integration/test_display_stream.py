@@ -239,7 +239,9 @@ async def test_runners_reach_a_connected_screen(live: Live, pool: AsyncConnectio
         assert 'hx-swap-oob="afterbegin:#recent"' in ann.data
         unknown = await s.next()
         assert unknown.id == str(first[1].id)
-        assert "Bib 9999" in unknown.data
+        # An unknown chip shows as the chip code it is, never as a bib or a made-up name.
+        assert "Chip 9999" in unknown.data and "Bib" not in unknown.data
+        assert 'class="runner-bib"' not in unknown.data
         assert "Ann Lee" not in unknown.data and "Omar" not in unknown.data
 
         later = await _store(pool, live.race, [("FINISH", "2305", T0 + timedelta(minutes=3))])
@@ -345,7 +347,7 @@ async def test_hub_replays_from_the_database_and_cuts_off_slow_screens(
             await _publish(bus, race, batch)
             stored.extend(batch)
             got.append(await fast.next(WAIT_S))
-        assert got == [f"{r.id}:Bib {1000 + i}" for i, r in enumerate(stored)]
+        assert got == [f"{r.id}:Chip {1000 + i}" for i, r in enumerate(stored)]
         # The slow screen never read: it was cut off, and the fast one got everything anyway.
         assert slow.dropped
         with pytest.raises(Disconnected):

@@ -18,11 +18,14 @@ from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 from psycopg_pool import AsyncConnectionPool
 
-from app.db import catalog, timing
+from app.db import catalog, provider_sync, timing
+from app.db.pool import tenant_connection
 from app.domain.catalog import ParticipantIn
 from app.domain.codes import new_display_code
 from app.domain.reads import NewRead
+from app.providers.secrets import CredentialBox, new_key
 from app.services import accounts
+from app.services import participant_imports as imports
 from app.services.auth import hash_password
 from app.settings import Settings
 from app.web.factory import create_app
@@ -71,6 +74,43 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/sessions/{session_id:int}/archive"): {},
     # A tenant user must not assign even its own session to its own event here.
     ("POST", "/admin/sessions/assign"): {"session_id": "1", "event_id": "1"},
+    ("POST", "/events/{event_id:int}/participants/upload"): {},
+    ("POST", "/events/{event_id:int}/chips"): {},
+    ("POST", "/events/{event_id:int}/imports/{upload_id:int}"): {
+        "format": "generic",
+        "map_bib": "Bib",
+        "removal": "keep",
+        "action": "import",
+    },
+    ("POST", "/events/{event_id:int}/tag-mode"): {"tag_mode": "strip_zeros"},
+    ("POST", "/events/{event_id:int}/displays/{display_id:int}/unknown-chips"): {
+        "show_unknown": "1"
+    },
+    ("POST", "/providers/{account_id:int}/delete"): {},
+    ("POST", "/events/{event_id:int}/sync/map"): {
+        "account_id": "1",
+        "race_id": "90001",
+        "sub_id": "700001",
+        "sub_name": "10K",
+        "include": "700001",
+    },
+    ("POST", "/events/{event_id:int}/sync/{sync_id:int}/run"): {},
+    ("POST", "/events/{event_id:int}/sync/{sync_id:int}/schedule"): {
+        "every_minutes": "10",
+        "until": "",
+    },
+    ("POST", "/events/{event_id:int}/sync/{sync_id:int}/delete"): {},
+}
+CREDENTIALS_KEY = new_key()
+
+# Upload routes get their file as multipart, next to the form fields above.
+FILES: dict[tuple[str, str], dict[str, tuple[str, bytes, str]]] = {
+    ("POST", "/events/{event_id:int}/participants/upload"): {
+        "file": ("people.csv", b"Bib,First Name\n5,Mallory\n", "text/csv")
+    },
+    ("POST", "/events/{event_id:int}/chips"): {
+        "file": ("chips.csv", b"Chip,Bib\n5555,5\n", "text/csv")
+    },
 }
 # Forms whose fields name tenant A's own rows, filled in per tenant (see _form).
 OWN_ID_FORMS: dict[tuple[str, str], str] = {
@@ -108,6 +148,10 @@ class Tenant:
     session_id: int
     user_id: int
     invitation_id: int
+    display_id: int
+    upload_id: int
+    account_id: int
+    sync_id: int
     secrets: tuple[str, ...]
 
     def path_value(self, name: str) -> str:
@@ -118,6 +162,10 @@ class Tenant:
             "tenant_id": self.tenant_id,
             "user_id": self.user_id,
             "invitation_id": self.invitation_id,
+            "display_id": self.display_id,
+            "upload_id": self.upload_id,
+            "account_id": self.account_id,
+            "sync_id": self.sync_id,
         }
         if name not in values:
             pytest.fail(
@@ -199,17 +247,48 @@ async def _tenant(pool: AsyncConnectionPool, slug: str, person: str, bib: str) -
                f"{slug}-simpleclient", email, ct_event_id)  # fmt: skip
     invitee = f"invitee@{slug}.test"
     issued = await accounts.invite(pool, owner, invitee, "admin")
-    secrets = (*secrets, invitee)
+    # An imported file with one bad row, so its preview, status and error report all exist.
+    upload_name = f"{slug}-registrations.csv"
+    upload = await imports.create_upload(
+        pool,
+        tenant.id,
+        event.id,
+        user_id=owner.id,
+        filename=upload_name,
+        data=f"Bib,First Name,Last Name\n{bib},{first},{last}\n,{slug}-nobib,X\n".encode(),
+    )
+    await imports.start_import(
+        pool, tenant.id, event.id, upload.id, format=upload.format, mapping=upload.mapping,
+        removal="keep", dry_run=False,
+    )  # fmt: skip
+    await imports.run_import(pool, tenant.id, event.id, upload.id)
+    # A provider account and a sync of one of its races into the event.
+    account_label, race_name = f"{slug} RunSignup login", f"{slug} Half Marathon 2026"
+    async with tenant_connection(pool, tenant.id) as conn:
+        account = await provider_sync.insert_account(
+            conn,
+            tenant.id,
+            provider="runsignup",
+            label=account_label,
+            secret=CredentialBox(CREDENTIALS_KEY).encrypt({"rsu_api_key": "k"}),
+            created_by=owner.id,
+        )
+        sync_id = await provider_sync.upsert_sync(
+            conn, tenant.id, event.id, account_id=account.id, race_id="90001",
+            race_name=race_name, sub_events={"700001": "10K"}, until_at=None,
+        )  # fmt: skip
+    secrets = (*secrets, invitee, upload_name, f"{slug}-nobib", account_label, race_name)
     return Tenant(
         slug, email, tenant.id, event.id, display.code, session.id, owner.id,
-        issued.invitation.id, secrets,
+        issued.invitation.id, display.id, upload.id, account.id, sync_id, secrets,
     )  # fmt: skip
 
 
 @pytest.fixture
 async def tenants(pool: AsyncConnectionPool) -> tuple[Tenant, Tenant]:
     a = await _tenant(pool, "alpha-timing", "Astrid Alvheim", "101")
-    b = await _tenant(pool, "bravo-timing", "Zebulon Quixote", "7777")
+    # B's bib is searched for in A's pages: a letter keeps it out of hex CSRF tokens.
+    b = await _tenant(pool, "bravo-timing", "Zebulon Quixote", "Q7777")
     return a, b
 
 
@@ -221,6 +300,7 @@ async def app(db_url: str) -> Litestar:
         public_base_url="https://screens.example.test",
         # No collector runs here: the operations page must say so, not wait for one.
         collector_status_url="http://127.0.0.1:9/status",
+        credentials_key=CREDENTIALS_KEY,
     )
     return create_app(settings)
 
@@ -299,6 +379,7 @@ async def test_every_route_answers_a_foreign_id_with_404_and_no_foreign_data(
                 target,
                 headers={"x-csrftoken": token, "HX-Request": "true"},
                 data=_form(method, path, token, a),
+                files=FILES.get((method, path)),
             )
             assert r.status_code == 404, f"{method} {target} (B's ids) answered {r.status_code}"
         assert not _leaks(r.text, b), f"{method} {target} shows tenant B's {_leaks(r.text, b)}"

@@ -22,6 +22,10 @@ TENANT_TABLES = {
     "timing_reads": "SELECT count(*) FROM timing_reads",
     "invitations": "SELECT count(*) FROM invitations",
     "chip_bibs": "SELECT count(*) FROM chip_bibs",
+    "participant_uploads": "SELECT count(*) FROM participant_uploads",
+    "import_mappings": "SELECT count(*) FROM import_mappings",
+    "provider_accounts": "SELECT count(*) FROM provider_accounts",
+    "event_syncs": "SELECT count(*) FROM event_syncs",
     "timing_session_stats": "SELECT count(*) FROM timing_session_stats",
 }
 

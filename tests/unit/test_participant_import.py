@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import tracemalloc
 from collections.abc import Iterator
@@ -17,11 +16,9 @@ from app.domain.participant_import import (
     ImportRow,
     ImportRowError,
     detect_format,
-    diff,
     errors_csv,
     guess_mapping,
     header_key,
-    participant_key,
     read_header,
     read_rows,
     source_for,
@@ -226,7 +223,6 @@ def test_generic_row_fields_chips_and_custom() -> None:
     assert p.vip is True
     assert p.source_id == ""
     assert p.custom == {"T-Shirt": "M"}
-    assert participant_key(p) == "bib:0099"
 
 
 def test_bom_and_semicolon_delimiter() -> None:
@@ -439,80 +435,3 @@ def test_errors_csv_round_trips_through_csv_reader() -> None:
 
 def test_errors_csv_without_errors_is_just_the_header() -> None:
     assert list(csv.reader(io.StringIO(errors_csv([])))) == [["line", "bib", "reason"]]
-
-
-# --- diff ------------------------------------------------------------------------------------
-
-DIFF_FILE = (
-    "Registration ID,Bib,First Name,Gender,Age,Event\n"
-    "r1,1,Ana,F,30,10K\n"
-    "r2,2,Bo,M,41,5K\n"
-    "r3,3,Cy,X,25,10K\n"
-)
-
-
-def imported(text: str, race_id: str = "race-1") -> list[ProviderParticipant]:
-    return ok(rows(text, race_id=race_id))
-
-
-def stored(participants: list[ProviderParticipant]) -> dict[str, ProviderParticipant]:
-    # Stored records come back from the database without raw and with another source.
-    return {
-        participant_key(p): dataclasses.replace(p, raw={}, source="csv:runsignup")
-        for p in participants
-    }
-
-
-def test_reimporting_the_same_file_changes_nothing() -> None:
-    existing = stored(imported(DIFF_FILE))
-    mapping = guess_mapping(split(DIFF_FILE.splitlines()[0]))
-    again = read_rows(io.StringIO(DIFF_FILE), mapping, source="csv:generic", race_id="race-1")
-    plan = diff(existing, again)
-    assert plan.counts() == {"added": 0, "updated": 0, "unchanged": 3, "removed": 0}
-
-
-def test_changed_added_and_missing_rows() -> None:
-    existing = stored(imported(DIFF_FILE))
-    changed = (
-        "Registration ID,Bib,First Name,Gender,Age,Event\n"
-        "r1,1,Ana,F,31,10K\n"  # age changed
-        "r3,33,Cy,X,25,10K\n"  # bib changed, same registration
-        "r4,4,Di,F,50,5K\n"  # new
-    )
-    plan = diff(existing, imported(changed))
-    assert plan.counts() == {"added": 1, "updated": 2, "unchanged": 0, "removed": 1}
-    assert [(c.before.source_id, c.fields) for c in plan.updated] == [
-        ("r1", ("age",)),
-        ("r3", ("bib",)),
-    ]
-    assert plan.added[0].source_id == "r4"
-    assert plan.removed[0].source_id == "r2"
-
-
-def test_custom_field_changes_are_updates() -> None:
-    base = "Bib,Shirt\n1,M\n"
-    existing = stored(imported(base))
-    plan = diff(existing, imported("Bib,Shirt\n1,L\n"))
-    assert [c.fields for c in plan.updated] == [("custom",)]
-
-
-def test_file_without_ids_matches_stored_records_by_bib() -> None:
-    existing = stored(imported(DIFF_FILE))
-    plan = diff(existing, imported("Bib,First Name,Gender,Age,Event\n1,Ana,F,30,10K\n"))
-    assert plan.counts() == {"added": 0, "updated": 0, "unchanged": 1, "removed": 2}
-
-
-def test_rows_that_failed_are_not_reported_removed() -> None:
-    existing = stored(imported(DIFF_FILE))
-    broken = DIFF_FILE.replace("r2,2,Bo,M,41", "r2,2,Bo,M,410")
-    items = rows(broken, race_id="race-1")
-    keep = [i.key for i in items if isinstance(i, ImportRowError)]
-    assert keep == ["id:r2"]
-    plan = diff(existing, (i for i in items if isinstance(i, ImportRow)), keep=keep)
-    assert plan.counts() == {"added": 0, "updated": 0, "unchanged": 2, "removed": 0}
-
-
-def test_duplicate_incoming_keys_are_refused() -> None:
-    (p,) = imported("Bib\n1\n")
-    with pytest.raises(ValueError, match="bib:1"):
-        diff({}, [p, p])

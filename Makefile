@@ -10,7 +10,7 @@ NATIVE_SRC := $(shell find native -name '*.rs' -o -name 'Cargo.toml' -o -name '*
 INSTALLED := $(VENV)/.installed
 NATIVE := $(VENV)/.native
 
-.PHONY: lock run test lint fmt fuzz bench bench-parser bench-ingest bench-memory system-deps cargo-test pytest imports clean
+.PHONY: lock run test lint fmt fuzz bench bench-parser bench-ingest bench-import bench-memory system-deps cargo-test pytest imports clean
 
 run: $(INSTALLED) $(NATIVE)
 	$(BIN)/racedisplay run --demo
@@ -65,13 +65,16 @@ fmt: $(INSTALLED)
 	cargo fmt --all
 
 # Each benchmark rewrites its own section of docs/benchmarks.md; `bench` regenerates them all.
-bench: bench-parser bench-ingest bench-memory
+bench: bench-parser bench-ingest bench-import bench-memory
 
 bench-parser: $(INSTALLED) $(NATIVE)
 	$(BIN)/python benchmarks/bench_parser.py
 
 bench-ingest: $(INSTALLED) $(NATIVE)
 	$(BIN)/python benchmarks/bench_ingest.py
+
+bench-import: $(INSTALLED)
+	$(BIN)/python benchmarks/bench_import.py
 
 bench-memory: $(INSTALLED) $(NATIVE)
 	$(BIN)/python benchmarks/bench_memory.py

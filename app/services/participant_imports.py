@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TextIO
 
 from app.db import catalog
 from app.db import participants as db
@@ -21,6 +22,7 @@ from app.domain.participant_import import (
     FORMATS,
     REMOVALS,
     TARGET_FIELDS,
+    Header,
     ImportRow,
     ImportRowError,
     Upload,
@@ -175,11 +177,27 @@ async def list_uploads(pool: Pool, tenant_id: int, event_id: int, limit: int = 1
     return [_as_stopped(u) if u.state == "running" and _stale(u) else u for u in uploads]
 
 
-async def _content(conn: Connection, tenant_id: int, event_id: int, upload_id: int) -> str:
+@dataclass(frozen=True, slots=True)
+class _File:
+    """A stored upload: UTF-8 CSV bytes, read as lines without decoding the whole file."""
+
+    content: bytes
+
+    def first_line(self) -> str:
+        return self.content.partition(b"\n")[0].decode().rstrip("\r")
+
+    def header(self) -> Header:
+        return read_header(self.first_line())
+
+    def lines(self) -> TextIO:
+        return io.TextIOWrapper(io.BytesIO(self.content), encoding="utf-8", newline="")
+
+
+async def _file(conn: Connection, tenant_id: int, event_id: int, upload_id: int) -> _File:
     content = await db.get_upload_content(conn, tenant_id, event_id, upload_id)
     if content is None:
         raise NotFound(_NO_UPLOAD)
-    return content.decode()
+    return _File(content)
 
 
 def clean_mapping(fields: Mapping[str, str]) -> dict[str, str]:
@@ -206,15 +224,15 @@ async def preview(
     user's edit) and its first rows read through it."""
     async with tenant_connection(pool, tenant_id) as conn:
         upload = await _get(conn, tenant_id, event_id, upload_id)
-        text = await _content(conn, tenant_id, event_id, upload_id)
-        header = read_header(text.partition("\n")[0].rstrip("\r"))
+        file = await _file(conn, tenant_id, event_id, upload_id)
+        header = file.header()
         if format is not None and format != upload.format:
             upload = replace(upload, format=check_format(format))
             if mapping is None:  # another format: guess again, with what it remembers
                 mapping = await _initial_mapping(conn, tenant_id, format, header.names)
         chosen = clean_mapping(mapping) if mapping is not None else dict(upload.mapping)
     shown = {t: h for t, h in chosen.items() if h}
-    head = itertools.islice(io.StringIO(text), SAMPLE_ROWS + 1)
+    head = itertools.islice(file.lines(), SAMPLE_ROWS + 1)
     try:
         items = read_rows(head, shown, source=source_for(upload.format))
         sample = tuple(items)
@@ -244,8 +262,7 @@ async def start_import(
     chosen = clean_mapping(mapping)
     async with tenant_connection(pool, tenant_id) as conn:
         await _writable_event(conn, tenant_id, event_id)
-        text = await _content(conn, tenant_id, event_id, upload_id)
-        first = text.partition("\n")[0]
+        first = (await _file(conn, tenant_id, event_id, upload_id)).first_line()
         # A mapping that cannot read the header fails now, with the reason.
         next(iter(read_rows([first], {t: h for t, h in chosen.items() if h}, source="")), None)
         started = await db.start_upload_run(
@@ -328,10 +345,10 @@ async def _run(
             # Read under a share lock: a tag-mode change waits for this import's chips.
             tag_mode = await catalog.lock_event_tag_mode(conn, tenant_id, event_id)
             upload = await _get(conn, tenant_id, event_id, upload_id)
-            text = await _content(conn, tenant_id, event_id, upload_id)
-            header = read_header(text.partition("\n")[0].rstrip("\r"))
+            file = await _file(conn, tenant_id, event_id, upload_id)
+            header = file.header()
             mapping = {t: h for t, h in upload.mapping.items() if h}
-            items = read_rows(io.StringIO(text), mapping, source=source_for(upload.format))
+            items = read_rows(file.lines(), mapping, source=source_for(upload.format))
             outcome = await db.import_participants(
                 conn,
                 tenant_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from collections.abc import Mapping
@@ -105,15 +106,25 @@ class Settings:
         )
 
     def with_secret(self) -> Settings:
-        """Fill a missing SECRET_KEY from a file kept in data_dir, so restarts keep logins."""
-        if self.secret_key:
-            return self
-        path = self.data_dir / "secret_key"
+        """Fill a missing SECRET_KEY and RACEDISPLAY_CREDENTIALS_KEY from files kept in
+        data_dir, so restarts keep logins and stored provider credentials stay readable."""
+        return replace(
+            self,
+            secret_key=self.secret_key or self._kept("secret_key", secrets.token_urlsafe(48)),
+            # A Fernet key: 32 random bytes, url-safe base64.
+            credentials_key=self.credentials_key
+            or self._kept(
+                "credentials_key", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            ),
+        )
+
+    def _kept(self, name: str, fresh: str) -> str:
+        path = self.data_dir / name
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
+            path.write_text(fresh)
             path.chmod(0o600)
-        return replace(self, secret_key=path.read_text().strip())
+        return path.read_text().strip()
 
     @property
     def status_url(self) -> str:

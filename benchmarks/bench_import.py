@@ -19,13 +19,11 @@ import argparse
 import asyncio
 import io
 import logging
-import os
 import resource
 import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import report  # noqa: E402
+from databases import database_server, database_url  # noqa: E402
 
 from app.db import catalog  # noqa: E402
-from app.db.embedded import start_embedded  # noqa: E402
-from app.db.migrate import apply_migrations  # noqa: E402
 from app.db.pool import open_pool  # noqa: E402
 from app.domain.participant_import import (  # noqa: E402
     ImportRow,
@@ -125,23 +122,6 @@ class ImportRun:
     @property
     def counts(self) -> dict[str, int]:
         return dict(self.upload.counts or {})
-
-
-def database_server(workdir: Path) -> str:
-    """DATABASE_URL's server, or an embedded one in workdir."""
-    return os.environ.get("DATABASE_URL") or start_embedded(workdir, dbname="postgres")
-
-
-def database_url(server: str) -> str:
-    """A fresh, migrated database on the server."""
-    name = f"bench_import_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = psycopg.conninfo.conninfo_to_dict(server)
-    params["dbname"] = name
-    url = psycopg.conninfo.make_conninfo("", **params)
-    apply_migrations(url)
-    return url
 
 
 def max_rss_mib() -> float:
@@ -386,7 +366,7 @@ async def main(argv: list[str] | None = None) -> None:
     data = file_bytes(ROWS)
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
-        url = database_url(database_server(Path(tmp)))
+        url = database_url(database_server(Path(tmp)), "bench_import")
         pool = await open_pool(url, min_size=2, max_size=4)
         try:
             server_version = await server_version_of(pool)

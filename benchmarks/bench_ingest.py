@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,11 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import report  # noqa: E402
+from databases import database_server, database_url  # noqa: E402
 from naive_collector import INSERT_READ, NaiveCollector  # noqa: E402
 
 from app.db import timing  # noqa: E402
-from app.db.embedded import start_embedded  # noqa: E402
-from app.db.migrate import apply_migrations  # noqa: E402
 from app.db.pool import open_pool  # noqa: E402
 from app.domain.reads import NewRead  # noqa: E402
 from app.pubsub import MemoryBus  # noqa: E402
@@ -82,23 +79,6 @@ class Figure:
     @property
     def rate(self) -> float:
         return self.rows / self.seconds
-
-
-def database_server(workdir: Path) -> str:
-    """DATABASE_URL's server, or an embedded one in workdir."""
-    return os.environ.get("DATABASE_URL") or start_embedded(workdir, dbname="postgres")
-
-
-def database_url(server: str) -> str:
-    """A fresh, migrated database on the server."""
-    name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = psycopg.conninfo.conninfo_to_dict(server)
-    params["dbname"] = name
-    url = psycopg.conninfo.make_conninfo("", **params)
-    apply_migrations(url)
-    return url
 
 
 async def end_to_end(
@@ -373,7 +353,7 @@ async def main(argv: list[str] | None = None) -> None:
             Settings.from_env(), collector_port=0, status_port=0, spool_dir=Path(tmp) / "spool"
         )
         server = database_server(Path(tmp))
-        url, naive_url = database_url(server), database_url(server)
+        url, naive_url = database_url(server, "bench_ingest"), database_url(server, "bench_ingest")
         pool = await open_pool(url, min_size=2, max_size=5)
         try:
             server_version = await server_version_of(pool)
@@ -394,7 +374,7 @@ async def main(argv: list[str] | None = None) -> None:
                     per_point, figures["naive"] = PROBE_PER_POINT, probe
                     why = f"the full replay would take ~{estimate:.0f} s at this rate"
                 else:
-                    naive_db = database_url(server)
+                    naive_db = database_url(server, "bench_ingest")
                     print("naive collector, full replay …", flush=True)
                     figures["naive"] = await naive_end_to_end(naive_db, streams)
             real_rows = await rows_digest(url, per_point)

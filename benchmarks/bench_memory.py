@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import report  # noqa: E402
-from bench_ingest import DATA, database_server, database_url  # noqa: E402
+from bench_ingest import DATA  # noqa: E402
+from databases import database_server, database_url  # noqa: E402
 
 from simulator.replay import replay  # noqa: E402
 from simulator.sources import ControllerFiles, Stream, load_streams  # noqa: E402
@@ -449,7 +450,7 @@ async def main(argv: list[str] | None = None) -> int:
     streams = load_streams([ControllerFiles(DATA)])
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         workdir = Path(tmp)
-        url = database_url(database_server(workdir))
+        url = database_url(database_server(workdir), "bench_memory")
         postgres = await postgres_version(url)
         collector = CollectorProcess(url, workdir)
         collector.start()

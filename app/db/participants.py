@@ -21,27 +21,6 @@ from app.domain.reads import normalize_tag
 # full provider sync, where absence means the registration is gone).
 Removal = Literal["keep", "delete", "cancel"]
 
-# Model fields an import can leave unmapped; those keep their stored value.
-OPTIONAL_FIELDS = frozenset(
-    {
-        "source_id",
-        "chip",
-        "first_name",
-        "last_name",
-        "gender",
-        "birth_date",
-        "age",
-        "city",
-        "state",
-        "country",
-        "team",
-        "sub_event",
-        "status",
-        "vip",
-        "custom",
-    }
-)
-
 _STAGE_TYPES = [
     "int4",
     "text",

@@ -51,6 +51,10 @@ TARGET_FIELDS: Final = (
     "vip",
 )
 
+# Fields an import may leave out, keeping the stored value (a bib is always given); custom
+# fields are the file's unmapped columns.
+OPTIONAL_FIELDS: Final = (frozenset(TARGET_FIELDS) - {"bib"}) | {"custom"}
+
 AGE_MIN: Final = 1
 AGE_MAX: Final = 120
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.db import audit, catalog, timing
 from app.db import timing_sessions as sessions_db
-from app.db.pool import Pool, tenant_connection
+from app.db.pool import Connection, Pool, tenant_connection
 from app.db.timing import SessionStats
 from app.domain.catalog import LOCATION_KINDS, Display, Event, EventLocation
 from app.domain.codes import new_display_code, new_provider_key
@@ -245,6 +245,16 @@ async def set_tag_mode(
         return updated
 
 
+async def find_event(conn: Connection, tenant_id: int, event_id: int) -> Event:
+    """The tenant's event, or NotFound (another tenant's event is as missing as a deleted one)."""
+    return _found(await catalog.get_event(conn, tenant_id, event_id))
+
+
+async def writable_event(conn: Connection, tenant_id: int, event_id: int) -> Event:
+    """find_event, refusing an archived (read-only) event."""
+    return _live(await catalog.get_event(conn, tenant_id, event_id))
+
+
 def _found(event: Event | None) -> Event:
     # A foreign event looks exactly like a missing one: 404, never another tenant's data.
     if event is None:
@@ -253,7 +263,11 @@ def _found(event: Event | None) -> Event:
 
 
 def _live(event: Event | None) -> Event:
-    event = _found(event)
+    return check_writable(_found(event))
+
+
+def check_writable(event: Event) -> Event:
+    """The event, unless it is archived (read-only)."""
     if event.archived:
         raise InvalidInput(_ARCHIVED)
     return event

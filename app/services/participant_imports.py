@@ -20,6 +20,7 @@ from app.domain.catalog import Event, ParticipantRow, ParticipantSummary
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.participant_import import (
     FORMATS,
+    OPTIONAL_FIELDS,
     REMOVALS,
     TARGET_FIELDS,
     Header,
@@ -36,6 +37,7 @@ from app.domain.participant_import import (
 from app.domain.participants_in import ProviderParticipant, RowError
 from app.domain.reads import STRIP_ZEROS
 from app.domain.upload_files import count_lines, upload_text
+from app.services.events import find_event, writable_event
 
 # A running import writes its progress every PROGRESS_EVERY_S; one whose progress has not moved
 # for STALE_AFTER_S died with its worker (its transaction rolled back) and may run again.
@@ -64,7 +66,7 @@ async def participant_list(
 ) -> ParticipantList:
     """The event's participants (the first `limit`, or those matching a bib or a name)."""
     async with tenant_connection(pool, tenant_id) as conn:
-        event = await _event(conn, tenant_id, event_id)
+        event = await find_event(conn, tenant_id, event_id)
         summary = await db.participant_summary(conn, tenant_id, event_id)
         rows = await db.list_participants(conn, tenant_id, event_id, search=search, limit=limit)
     return ParticipantList(event, summary, rows, limit)
@@ -81,20 +83,6 @@ class Preview:
     problem: str = ""
 
 
-async def _event(conn: Connection, tenant_id: int, event_id: int) -> Event:
-    event = await catalog.get_event(conn, tenant_id, event_id)
-    if event is None:
-        raise NotFound("There is no such event.")
-    return event
-
-
-async def _writable_event(conn: Connection, tenant_id: int, event_id: int) -> Event:
-    event = await _event(conn, tenant_id, event_id)
-    if event.archived:
-        raise Conflict("This event is archived and read-only; restore it first.")
-    return event
-
-
 async def create_upload(
     pool: Pool, tenant_id: int, event_id: int, *, user_id: int | None, filename: str, data: bytes
 ) -> Upload:
@@ -105,7 +93,7 @@ async def create_upload(
         raise InvalidInput("The first line of the file must name its columns.")
     format = detect_format(header.names)
     async with tenant_connection(pool, tenant_id) as conn:
-        await _writable_event(conn, tenant_id, event_id)
+        await writable_event(conn, tenant_id, event_id)
         mapping = await _initial_mapping(conn, tenant_id, format, header.names)
         upload_id = await db.create_upload(
             conn,
@@ -172,7 +160,7 @@ def _as_stopped(upload: Upload) -> Upload:
 
 async def list_uploads(pool: Pool, tenant_id: int, event_id: int, limit: int = 10) -> list[Upload]:
     async with tenant_connection(pool, tenant_id) as conn:
-        await _event(conn, tenant_id, event_id)
+        await find_event(conn, tenant_id, event_id)
         uploads = await db.list_uploads(conn, tenant_id, event_id, limit)
     return [_as_stopped(u) if u.state == "running" and _stale(u) else u for u in uploads]
 
@@ -261,7 +249,7 @@ async def start_import(
         raise InvalidInput(f"Unknown choice {removal!r} for participants missing from the file.")
     chosen = clean_mapping(mapping)
     async with tenant_connection(pool, tenant_id) as conn:
-        await _writable_event(conn, tenant_id, event_id)
+        await writable_event(conn, tenant_id, event_id)
         first = (await _file(conn, tenant_id, event_id, upload_id)).first_line()
         # A mapping that cannot read the header fails now, with the reason.
         next(iter(read_rows([first], {t: h for t, h in chosen.items() if h}, source="")), None)
@@ -341,7 +329,7 @@ async def _run(
     outcome: db.ImportOutcome | None = None
     try:
         async with tenant_connection(pool, tenant_id) as conn:
-            await _writable_event(conn, tenant_id, event_id)
+            await writable_event(conn, tenant_id, event_id)
             # Read under a share lock: a tag-mode change waits for this import's chips.
             tag_mode = await catalog.lock_event_tag_mode(conn, tenant_id, event_id)
             upload = await _get(conn, tenant_id, event_id, upload_id)
@@ -381,7 +369,7 @@ async def _run(
 
 def _given(mapping: Mapping[str, str]) -> set[str]:
     """Model fields this mapping sets; unmapped ones keep their stored values."""
-    given = {t for t in mapping if t in db.OPTIONAL_FIELDS}
+    given = {t for t in mapping if t in OPTIONAL_FIELDS}
     given.add("custom")  # every unmapped column is a custom field, so custom is always given
     return given
 

@@ -18,6 +18,7 @@ from app.db.pool import Pool, connection, tenant_connection
 from app.db.provider_sync import ClaimedSync, EventSync, ProviderAccount
 from app.domain.catalog import Event
 from app.domain.errors import AppError, Conflict, InvalidInput, NotFound, Unavailable
+from app.domain.participant_import import OPTIONAL_FIELDS
 from app.domain.participants_in import ProviderParticipant, ProviderRace, RemovedParticipant
 from app.domain.provider_errors import BadCredentials, CredentialsKeyError, ProviderError
 from app.providers import runsignup
@@ -29,6 +30,7 @@ from app.providers.http import DEFAULT_RETRY, RetryPolicy
 from app.providers.registry import EXPORT_IMPORTS, SYNC_ADAPTERS
 from app.providers.runsignup import RunSignup
 from app.providers.secrets import KEY_VARIABLE, CredentialBox
+from app.services.events import check_writable, find_event
 from app.settings import Settings
 
 __all__ = ["ClaimedSync", "EventSync", "ProviderAccount"]
@@ -48,26 +50,9 @@ MIN_EVERY, MAX_EVERY = 5, 1440
 _REJECTS_SHOWN = 5
 _NO_SYNC = "There is no such sync for this event."
 _NO_ACCOUNT = "There is no such provider account."
-_ARCHIVED = "This event is archived and read-only; restore it first."
 
-# Participant fields every sync provider fills (app.db.participants.OPTIONAL_FIELDS).
-_COMMON = frozenset(
-    {
-        "source_id",
-        "first_name",
-        "last_name",
-        "gender",
-        "birth_date",
-        "age",
-        "city",
-        "state",
-        "country",
-        "team",
-        "sub_event",
-        "status",
-        "custom",
-    }
-)
+# Participant fields every sync provider fills: all but chips and VIP, which some lack.
+_COMMON = OPTIONAL_FIELDS - {"chip", "vip"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,16 +322,9 @@ async def delete_account(pool: Pool, tenant_id: int, account_id: int) -> None:
             raise NotFound(_NO_ACCOUNT)
 
 
-async def _event(conn: Any, tenant_id: int, event_id: int) -> Event:
-    event = await catalog.get_event(conn, tenant_id, event_id)
-    if event is None:
-        raise NotFound("There is no such event.")
-    return event
-
-
 async def get_event(pool: Pool, tenant_id: int, event_id: int) -> Event:
     async with tenant_connection(pool, tenant_id) as conn:
-        return await _event(conn, tenant_id, event_id)
+        return await find_event(conn, tenant_id, event_id)
 
 
 async def _open(
@@ -400,7 +378,7 @@ class SyncOverview:
 
 async def overview(pool: Pool, tenant_id: int, event_id: int) -> SyncOverview:
     async with tenant_connection(pool, tenant_id) as conn:
-        event = await _event(conn, tenant_id, event_id)
+        event = await find_event(conn, tenant_id, event_id)
         syncs = await db.list_syncs(conn, tenant_id, event_id)
         accounts = await db.list_accounts(conn, tenant_id)
     return SyncOverview(event, syncs, accounts)
@@ -428,7 +406,7 @@ async def check_event_and_account(
     pool: Pool, tenant_id: int, event_id: int, account_id: int | None
 ) -> tuple[Event, ProviderAccount | None]:
     async with tenant_connection(pool, tenant_id) as conn:
-        event = await _event(conn, tenant_id, event_id)
+        event = await find_event(conn, tenant_id, event_id)
         account = await db.get_account(conn, tenant_id, account_id) if account_id else None
     if account_id and account is None:
         raise NotFound(_NO_ACCOUNT)
@@ -451,8 +429,7 @@ async def save_sync(
     in it are left out. Checked against the race as the provider lists it now.
     """
     event, _ = await check_event_and_account(pool, tenant_id, event_id, account_id)
-    if event.archived:
-        raise Conflict(_ARCHIVED)
+    check_writable(event)
     _, race = await account_race(pool, config, tenant_id, account_id, race_id)
     known = {s.source_id: s.name for s in race.sub_events}
     mapping: dict[str, str] = {}
@@ -514,11 +491,10 @@ async def set_schedule(
     """Re-sync every N minutes until a time (the race start by default); the first scheduled
     run starts within SCHEDULER_EVERY_S."""
     async with tenant_connection(pool, tenant_id) as conn:
-        event = await _event(conn, tenant_id, event_id)
+        event = await find_event(conn, tenant_id, event_id)
         if await db.get_sync(conn, tenant_id, sync_id, event_id) is None:
             raise NotFound(_NO_SYNC)
-        if event.archived:
-            raise Conflict(_ARCHIVED)
+        check_writable(event)
         now = datetime.now(UTC)
         every, end = parse_schedule(every_minutes, until, event.time_zone, now)
         await db.set_schedule(
@@ -547,11 +523,10 @@ async def delete_sync(pool: Pool, tenant_id: int, event_id: int, sync_id: int) -
 async def start_run(pool: Pool, tenant_id: int, event_id: int, sync_id: int) -> bool:
     """Mark a sync running for a run now; False when a run is under way already."""
     async with tenant_connection(pool, tenant_id) as conn:
-        event = await _event(conn, tenant_id, event_id)
+        event = await find_event(conn, tenant_id, event_id)
         if await db.get_sync(conn, tenant_id, sync_id, event_id) is None:
             raise NotFound(_NO_SYNC)
-        if event.archived:
-            raise Conflict(_ARCHIVED)
+        check_writable(event)
         return await db.claim_sync(conn, tenant_id, sync_id)
 
 
@@ -720,9 +695,8 @@ async def _run(
         kept.extend(f"id:{r.source_id}" for r in gone)
 
     async with tenant_connection(pool, tenant_id) as conn:
-        event = await _event(conn, tenant_id, sync.event_id)
-        if event.archived:
-            raise Conflict(_ARCHIVED)
+        event = await find_event(conn, tenant_id, sync.event_id)
+        check_writable(event)
         tag_mode = await catalog.lock_event_tag_mode(conn, tenant_id, sync.event_id)
         outcome = await import_participants(
             conn,

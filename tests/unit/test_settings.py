@@ -42,3 +42,16 @@ def test_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert len(first) > 40
     assert s.with_secret().secret_key == first
     assert Settings(data_dir=tmp_path, secret_key="given").with_secret().secret_key == "given"
+
+
+def test_credentials_key_is_generated_once_kept_and_usable(tmp_path: Path) -> None:
+    from app.providers.secrets import CredentialBox
+
+    s = Settings(data_dir=tmp_path)
+    key = s.with_secret().credentials_key
+    assert s.with_secret().credentials_key == key
+    assert (tmp_path / "credentials_key").stat().st_mode & 0o777 == 0o600
+    box = CredentialBox(key)
+    assert box.decrypt(box.encrypt({"api_key": "k"})) == {"api_key": "k"}
+    given = Settings(data_dir=tmp_path, credentials_key="from-env").with_secret()
+    assert given.credentials_key == "from-env"

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -106,12 +107,10 @@ async def _demo(settings: Settings, pool: object, collector_port: int) -> None:
 
 
 def _run_separate(settings: Settings) -> int:
-    """With Redis configured, app and collector run as separate processes."""
+    """With Redis configured: one collector and WEB_WORKERS web processes on one port."""
     env = dict(os.environ, DATABASE_URL=settings.database_url or "")
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "app.cli", role], env=env)
-        for role in ("collector", "web")
-    ]
+    roles = ["collector", *["web"] * settings.web_workers]
+    procs = [subprocess.Popen([sys.executable, "-m", "app.cli", role], env=env) for role in roles]
 
     def forward(signum: int, _frame: object) -> None:
         for p in procs:
@@ -123,10 +122,24 @@ def _run_separate(settings: Settings) -> int:
     return max(codes)
 
 
+def shared_listener(host: str, port: int) -> socket.socket:
+    """A listening socket other web processes can bind too (SO_REUSEPORT): the kernel spreads
+    connections across them, so workers start, stop and restart behind one address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
 async def _run_web(settings: Settings) -> None:
     from app.web.factory import create_app
 
-    await _uvicorn_server(settings, create_app(settings)).serve()  # type: ignore[attr-defined]
+    sock = shared_listener(settings.http_host, settings.http_port)
+    server = _uvicorn_server(settings, create_app(settings))
+    await server.serve(sockets=[sock])  # type: ignore[attr-defined]
 
 
 def _read_password(from_stdin: bool) -> str:

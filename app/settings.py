@@ -60,6 +60,8 @@ class Settings:
     session_retention_days: int = 7
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # `racedisplay run` with Redis: this many web processes share HTTP_PORT (SO_REUSEPORT).
+    web_workers: int = 2
     log_level: str = "INFO"
     # Fernet key for tenants' provider credentials at rest; empty: saving/reading them fails.
     credentials_key: str = field(default="", repr=False)
@@ -97,6 +99,7 @@ class Settings:
             ),
             db_pool_min=_int(env, "DB_POOL_MIN", d.db_pool_min),
             db_pool_max=_int(env, "DB_POOL_MAX", d.db_pool_max),
+            web_workers=_positive(env, "WEB_WORKERS", d.web_workers),
             log_level=(env.get("LOG_LEVEL") or d.log_level).upper(),
             credentials_key=(env.get("RACEDISPLAY_CREDENTIALS_KEY") or "").strip(),
             runsignup_base_url=(env.get("RUNSIGNUP_BASE_URL") or "").rstrip("/"),

@@ -16,6 +16,7 @@ from app.domain.participants_in import (
     ProviderRace,
     ProviderSubEvent,
     RemovedParticipant,
+    ResultRow,
     Status,
     from_epoch,
     int_or_none,
@@ -210,12 +211,42 @@ class RunSignup:
         self, race_id: str, event_id: str, last_finishing_place: int, bibs: Sequence[str]
     ) -> Any:
         """Stream bibs in finish order after `last_finishing_place`."""
-        # RunSignup bibs are integers; a zero-padded bib is sent as given rather than altered.
-        bib_nums = [int(b) if b.isdigit() and not b.startswith("0") else b for b in bibs]
+        bib_nums = [_bib_num(b) for b in bibs]
         payload = {"last_finishing_place": last_finishing_place, "bib_nums": bib_nums}
         return await self._post(race_id, event_id, "bib-order", payload)
 
-    async def _post(self, race_id: str, event_id: str, kind: str, payload: object) -> Any:
+    async def post_full_results(
+        self,
+        race_id: str,
+        event_id: str,
+        rows: Sequence[ResultRow],
+        *,
+        result_set_id: str = "",
+    ) -> Any:
+        """Post one event's (distance's) results, matched to registrations by bib_num.
+
+        Finishers carry place, clock and chip time (H:MM:SS.d); DNF/DNS/DQ rows carry the
+        status in both times and no place. Names are not sent: RunSignup keeps its own.
+        """
+        results: list[dict[str, Any]] = []
+        for r in rows:
+            entry: dict[str, Any] = {"bib_num": _bib_num(r.bib)}
+            if r.status == "finished":
+                entry.update(place=r.place, clock_time=r.clock_time, chip_time=r.chip_time)
+            else:
+                entry.update(clock_time=r.status.upper(), chip_time=r.status.upper())
+            results.append(entry)
+        extra = {"individual_result_set_id": result_set_id} if result_set_id else {}
+        return await self._post(race_id, event_id, "full-results", {"results": results}, extra)
+
+    async def _post(
+        self,
+        race_id: str,
+        event_id: str,
+        kind: str,
+        payload: object,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
         what = f"results {kind} for event {event_id}"
         # RunSignup write calls take the JSON as a form field named `request`.
         response = await self._http.request(
@@ -226,6 +257,7 @@ class RunSignup:
                 "format": "json",
                 "request_format": "json",
                 "event_id": event_id,
+                **(params or {}),
                 **self._auth_params,
             },
             data={"request": json.dumps(payload)},
@@ -233,6 +265,11 @@ class RunSignup:
         body = decode_json(NAME, what, response.content)
         _raise_body_error(body, what)
         return body
+
+
+def _bib_num(bib: str) -> int | str:
+    """RunSignup bibs are integers; a zero-padded bib is sent as given rather than altered."""
+    return int(bib) if bib.isdigit() and not bib.startswith("0") else bib
 
 
 def _raise_body_error(body: Any, what: str) -> None:

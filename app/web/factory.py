@@ -24,6 +24,7 @@ from app.services.live import DisplayHub
 from app.settings import Settings
 from app.web import accounts, audit, auth, displays, events, operations, participants
 from app.web import provider_sync as sync_pages
+from app.web import results as results_pages
 from app.web import timing_sessions as session_pages
 from app.web.dependencies import DEPENDENCIES
 from app.web.errors import EXCEPTION_HANDLERS
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
             *audit.ROUTES,
             events.router,
             participants.router,
+            results_pages.router,
             *session_pages.ROUTERS,
             operations.router,
             *sync_pages.ROUTERS,

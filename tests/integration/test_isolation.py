@@ -100,6 +100,7 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
         "until": "",
     },
     ("POST", "/events/{event_id:int}/sync/{sync_id:int}/delete"): {},
+    ("POST", "/events/{event_id:int}/results/runsignup"): {"sync_id": "1"},
 }
 CREDENTIALS_KEY = new_key()
 

@@ -473,8 +473,17 @@ async def test_reads_are_spooled_and_shown_while_the_database_is_away(
 
             await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
             await eventually(lambda: _stored(collector, 51), within=30)
-            stored = [r for b in published if not b.provisional for r in b.reads]
-            assert sorted(r.sequence_number for r in stored) == list(range(1, 52))
+
+            def stored() -> list[int]:
+                return sorted(r.sequence_number for b in published if not b.provisional
+                              for r in b.reads)  # fmt: skip
+
+            async def all_published() -> bool:
+                return len(stored()) >= 51
+
+            # Published after the commit that stored them: wait for the bus, not the table.
+            await eventually(all_published, within=10)
+            assert stored() == list(range(1, 52))
             listener.cancel()
             provider.close()
     finally:

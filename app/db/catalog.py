@@ -95,6 +95,7 @@ async def create_event(
     time_zone: str = "UTC",
     ct_event_id: str | None = None,
     provider_key: str | None = None,
+    min_finish_s: int = 0,
 ) -> Event:
     params = {
         "tenant_id": tenant_id,
@@ -103,6 +104,7 @@ async def create_event(
         "time_zone": time_zone,
         "ct_event_id": ct_event_id,
         "provider_key": provider_key,
+        "min_finish_s": min_finish_s,
     }
     try:
         row: Event = await fetch_one(conn, Event, "create_event", params)
@@ -135,6 +137,7 @@ async def update_event(
     event_date: date | None,
     time_zone: str,
     ct_event_id: str | None,
+    min_finish_s: int = 0,
 ) -> Event | None:
     """None when the event is not the tenant's or is archived (read-only)."""
     params = {
@@ -144,6 +147,7 @@ async def update_event(
         "event_date": event_date,
         "time_zone": time_zone,
         "ct_event_id": ct_event_id,
+        "min_finish_s": min_finish_s,
     }
     row: Event | None = await fetch_one(conn, Event, "update_event", params)
     return row

@@ -33,6 +33,8 @@ class Event:
     provider_key: str | None = None
     archived_at: datetime | None = None
     tag_mode: str = "strip_zeros"  # app.domain.reads.TAG_MODES
+    # Finish reads this soon after the gun are start crossings (courses starting on the mats).
+    min_finish_s: int = 0
 
     @property
     def archived(self) -> bool:

@@ -160,14 +160,21 @@ class _Finish:
 
 
 def _finish_of(
-    entrant: Entrant, finishes: list[TimingRead], starts: list[TimingRead], guns: _Guns
+    entrant: Entrant,
+    finishes: list[TimingRead],
+    starts: list[TimingRead],
+    guns: _Guns,
+    min_finish: timedelta,
 ) -> _Finish | None:
-    """The first finish read at or after its gun; the first start read between gun and it."""
+    """The first finish read at least `min_finish` after its gun; the first start read
+    between gun and it."""
     start_times = sorted(s.read_at for s in starts)
     for read in sorted(finishes, key=lambda r: (r.read_at, r.session_id, r.location_name)):
         gun = guns.of(read)
-        if gun is not None and read.read_at < gun:
-            continue  # crossed the finish mat before the race began (warming up)
+        if gun is not None and read.read_at < gun + min_finish:
+            # Crossed the finish mat before the race began (warming up), or at the start
+            # on a course that starts on the finish mats.
+            continue
         start = next(
             (s for s in start_times if (gun is None or s >= gun) and s <= read.read_at), None
         )
@@ -219,10 +226,12 @@ def compute_results(
     tag_mode: str = STRIP_ZEROS,
     time_zone: str = "UTC",
     rank_by: RankBy = DEFAULT_RANK_BY,
+    min_finish_s: int = 0,
 ) -> list[Placing]:
     """Every finisher, then DNF and DNS, one ranking per sub-event (sub-events by name).
 
-    A finish is the first read at a finish-kind location at or after the runner's gun; gun
+    A finish is the first read at a finish-kind location at or after the runner's gun (and
+    at least `min_finish_s` after it, for courses that start on the finish mats); gun
     (clock) time is finish minus gun, chip time finish minus the first start-mat read (else
     the gun time). Without any gun the clock time is the time of day of the finish. Places
     (overall and per gender, M/F/X) go by `rank_by`, ties by finish instant then bib. Reads of
@@ -248,7 +257,9 @@ def compute_results(
     by_sub: dict[str, list[_Finish]] = defaultdict(list)
     out_of_race: dict[str, list[Entrant]] = defaultdict(list)
     for e in entrants:
-        done = _finish_of(e, finishes.get(e.id, []), starts.get(e.id, []), gun_of)
+        done = _finish_of(
+            e, finishes.get(e.id, []), starts.get(e.id, []), gun_of, timedelta(seconds=min_finish_s)
+        )
         if done is not None:
             by_sub[e.sub_event].append(done)
         elif e.status in _NON_FINISHERS:

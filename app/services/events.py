@@ -72,6 +72,23 @@ def _event_fields(name: str, event_date: str, time_zone: str) -> tuple[str, date
     return name, _date(event_date), _zone(time_zone)
 
 
+_MAX_MIN_FINISH_MINUTES = 24 * 60
+
+
+def parse_min_finish(text: str) -> int:
+    """Minutes typed in the event form → seconds; empty is 0 (every finish read counts)."""
+    text = text.strip()
+    if not text:
+        return 0
+    try:
+        minutes = float(text)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a number of minutes.") from None
+    if not 0 <= minutes <= _MAX_MIN_FINISH_MINUTES:
+        raise InvalidInput("Finish reads can be ignored for 0 to 1440 minutes after the gun.")
+    return round(minutes * 60)
+
+
 def _zone(name: str) -> str:
     name = name.strip() or "UTC"
     try:
@@ -113,10 +130,12 @@ async def create_event(
     event_date: str = "",
     time_zone: str = "UTC",
     ct_event_id: str = "",
+    min_finish_minutes: str = "",
     locations: Sequence[EventLocation] = (),
 ) -> Event:
     """A new event with its own provider key (random, retried on the rare collision)."""
     name, when, zone = _event_fields(name, event_date, time_zone)
+    min_finish_s = parse_min_finish(min_finish_minutes)
     for attempt in range(_KEY_ATTEMPTS):
         try:
             async with tenant_connection(pool, tenant_id) as conn:
@@ -128,6 +147,7 @@ async def create_event(
                     time_zone=zone,
                     ct_event_id=ct_event_id.strip() or None,
                     provider_key=new_provider_key(),
+                    min_finish_s=min_finish_s,
                 )
                 await catalog.replace_event_locations(conn, tenant_id, event.id, locations)
                 return event
@@ -146,9 +166,11 @@ async def update_event(
     event_date: str = "",
     time_zone: str = "UTC",
     ct_event_id: str = "",
+    min_finish_minutes: str = "",
     locations: Sequence[EventLocation] = (),
 ) -> Event:
     name, when, zone = _event_fields(name, event_date, time_zone)
+    min_finish_s = parse_min_finish(min_finish_minutes)
     async with tenant_connection(pool, tenant_id) as conn:
         event = _live(await catalog.get_event(conn, tenant_id, event_id))
         updated = await catalog.update_event(
@@ -159,6 +181,7 @@ async def update_event(
             event_date=when,
             time_zone=zone,
             ct_event_id=ct_event_id.strip() or None,
+            min_finish_s=min_finish_s,
         )
         if updated is None:
             raise InvalidInput(_ARCHIVED)

@@ -70,6 +70,7 @@ async def event_placings(
         tag_mode=event.tag_mode,
         time_zone=event.time_zone,
         rank_by=rank_by,
+        min_finish_s=event.min_finish_s,
     )
     return EventResults(event, placings, rank_by)
 

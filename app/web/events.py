@@ -32,6 +32,7 @@ class EventForm:
     event_date: str = ""
     time_zone: str = ""
     ct_event_id: str = ""
+    min_finish_minutes: str = ""
 
 
 @dataclass
@@ -84,6 +85,7 @@ async def _event_form(request: Request[Any, Any, Any]) -> tuple[EventForm, list[
         event_date=str(form.get("event_date") or ""),
         time_zone=str(form.get("time_zone") or ""),
         ct_event_id=str(form.get("ct_event_id") or ""),
+        min_finish_minutes=str(form.get("min_finish_minutes") or ""),
     )
     names = [str(v) for v in form.getall("loc_name", [])]
     kinds = [str(v) for v in form.getall("loc_kind", [])]
@@ -132,6 +134,7 @@ async def create_event(
         event_date=fields.event_date,
         time_zone=fields.time_zone,
         ct_event_id=fields.ct_event_id,
+        min_finish_minutes=fields.min_finish_minutes,
         locations=locations,
     )
     return see_other(request, f"/events/{event.id}")
@@ -187,6 +190,7 @@ async def update_event(
         event_date=fields.event_date,
         time_zone=fields.time_zone,
         ct_event_id=fields.ct_event_id,
+        min_finish_minutes=fields.min_finish_minutes,
         locations=locations,
     )
     return see_other(request, f"/events/{event_id}")

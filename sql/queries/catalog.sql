@@ -24,21 +24,22 @@ SELECT id, tenant_id, email, display_name, role, password_hash FROM users WHERE 
 UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s;
 
 -- name: create_event
-INSERT INTO events (tenant_id, name, event_date, time_zone, ct_event_id, provider_key)
+INSERT INTO events (tenant_id, name, event_date, time_zone, ct_event_id, provider_key,
+                    min_finish_s)
 VALUES (%(tenant_id)s, %(name)s, %(event_date)s, %(time_zone)s, %(ct_event_id)s,
-        %(provider_key)s)
+        %(provider_key)s, %(min_finish_s)s)
 RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
-          tag_mode;
+          tag_mode, min_finish_s;
 
 -- name: get_event
 SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
-       tag_mode
+       tag_mode, min_finish_s
   FROM events WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s;
 
 -- name: list_events
 -- With include_archived, archived events come too (after the live ones).
 SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
-       tag_mode
+       tag_mode, min_finish_s
   FROM events
  WHERE tenant_id = %(tenant_id)s AND (archived_at IS NULL OR %(include_archived)s)
  ORDER BY archived_at IS NOT NULL, event_date DESC NULLS LAST, id DESC;
@@ -47,15 +48,15 @@ SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, ar
 -- Archived events are read-only: the update matches nothing.
 UPDATE events
    SET name = %(name)s, event_date = %(event_date)s, time_zone = %(time_zone)s,
-       ct_event_id = %(ct_event_id)s
+       ct_event_id = %(ct_event_id)s, min_finish_s = %(min_finish_s)s
  WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s AND archived_at IS NULL
 RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
-          tag_mode;
+          tag_mode, min_finish_s;
 
 -- name: lock_event
 -- The event row locked for a change that depends on what else the event holds (its tag mode).
 SELECT id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
-       tag_mode
+       tag_mode, min_finish_s
   FROM events WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s
    FOR UPDATE;
 
@@ -78,7 +79,7 @@ SELECT count(*) FROM (
 UPDATE events SET tag_mode = %(tag_mode)s
  WHERE id = %(event_id)s AND tenant_id = %(tenant_id)s AND archived_at IS NULL
 RETURNING id, tenant_id, name, event_date, time_zone, ct_event_id, provider_key, archived_at,
-          tag_mode;
+          tag_mode, min_finish_s;
 
 -- name: set_event_provider_key
 UPDATE events SET provider_key = %(provider_key)s

@@ -86,6 +86,10 @@ async def test_create_edit_and_archive_an_event_with_locations(
         path, data=_event_form(token, "Fjord Run", loc_name=["A"], loc_kind=["lap"])
     )
     assert bad_kind.status_code == 400
+    bad_minutes = await client.post(
+        path, data=_event_form(token, "Fjord Run", min_finish_minutes="-3")
+    )
+    assert bad_minutes.status_code == 400 and "0 to 1440 minutes" in bad_minutes.text
 
     edit = await client.get(f"{path}/edit")
     assert edit.status_code == 200 and 'value="10K"' in edit.text
@@ -95,12 +99,17 @@ async def test_create_edit_and_archive_an_event_with_locations(
             token,
             "Fjord Run 2026",
             time_zone="Europe/Berlin",
+            min_finish_minutes="10",
             loc_name=["FINISH", "ANNOUNCER"],
             loc_kind=["finish", "announcer"],
         ),
         follow_redirects=False,
     )
     assert saved.status_code == 303
+    assert await scalar(pool, "SELECT min_finish_s FROM events WHERE id = %s", event_id) == 600
+    assert (
+        'aria-describedby="min-finish-hint" value="10"' in (await client.get(f"{path}/edit")).text
+    )
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT tenant_id, name, kind, position FROM event_locations"

@@ -155,6 +155,23 @@ def test_the_first_finish_counts_and_a_read_before_the_gun_is_ignored() -> None:
     assert (p.row.clock_time, p.finish_at) == ("0:25:00.0", at(1500.0))
 
 
+def test_finish_reads_at_the_start_are_ignored_on_a_course_starting_on_the_finish_mats() -> None:
+    entrants = [person(1, "7", "7"), person(2, "8", "8")]
+    reads = [
+        read("7", 4.0),  # crossing the finish mats in the start wave
+        read("8", 6.0),
+        read("8", 1400.0),
+        read("7", 1500.0),
+    ]
+    counted = results(reads, entrants, min_finish_s=600)
+    assert [(p.row.bib, p.row.place, p.row.clock_time) for p in counted] == [
+        ("8", 1, "0:23:20.0"),
+        ("7", 2, "0:25:00.0"),
+    ]
+    # Without the setting the start crossings would be the finishes.
+    assert [p.row.clock_time for p in results(reads, entrants)] == ["0:00:04.0", "0:00:06.0"]
+
+
 def test_a_start_read_before_the_gun_is_not_the_start() -> None:
     entrants = [person(1, "7", "7")]
     reads = [read("7", -30.0, "START"), read("7", 4.0, "START"), read("7", 1504.0)]

@@ -19,6 +19,7 @@ from app.domain.catalog import (
     Tenant,
     User,
 )
+from app.domain.display_pipeline import Entrant
 from app.domain.errors import Conflict, NotFound
 from app.domain.reads import normalize_tag
 
@@ -343,3 +344,20 @@ async def ping(conn: AsyncConnection) -> bool:
     """A round trip to the server, for health checks."""
     cur = await conn.execute(q("ping"))
     return await cur.fetchone() == (1,)
+
+
+async def event_entrants(
+    conn: AsyncConnection, tenant_id: int, event_id: int
+) -> list[tuple[str, Entrant]]:
+    """(normalised chip, entrant) for every chip that names one of the event's participants."""
+    cur = await conn.execute(q("event_entrants"), {"tenant_id": tenant_id, "event_id": event_id})
+    return [(chip, Entrant(*rest)) for chip, *rest in await cur.fetchall()]
+
+
+async def event_entrants_version(
+    conn: AsyncConnection, tenant_id: int, event_id: int
+) -> tuple[object, ...]:
+    """A value that changes whenever event_entrants would."""
+    params = {"tenant_id": tenant_id, "event_id": event_id}
+    cur = await conn.execute(q("event_entrants_version"), params)
+    return tuple(await cur.fetchone() or ())

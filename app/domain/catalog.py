@@ -104,6 +104,12 @@ class Display:
     display_duration: int
     duplicate_window: int
     show_unknown: bool
+    # Ordering and pacing (app.domain.display_pipeline.DisplayRules).
+    reorder_window: int = 10
+    max_per_second: int = 0
+    group_runners: bool = False
+    vips_first: bool = True
+    show_repeats: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,127 +1,118 @@
-"""The live display feed: bus reads in, one rendered frame per runner out, shared by screens.
+"""The live display feed: bus reads in, one rendered frame per display event out, shared by
+every screen of the display in this process.
+
+Each display's feed runs `app.domain.display_pipeline` over the event's whole read stream in
+read-id order, from the first read (replayed at start) to the live bus. The pipeline is
+deterministic, so every app worker computes the same events with the same ids (its sequence
+number plus one): a screen can reconnect to any worker and resume by Last-Event-ID.
 
 Rendering belongs to the web layer (only it imports Jinja), yet a frame must be rendered once
-per display event, not once per screen. So the web layer hands DisplayHub a `render` callback
-when it builds the hub; each display's feed calls it once per event and fans the returned
-payload (bytes of an SSE frame) out to every screen, keeping the recent frames for reconnects.
-The services layer stays template-free and the payload type is opaque to it.
+per display event, not once per screen. So the web layer hands DisplayHub a `Renderer` when
+it builds the hub; each feed calls it once per event and fans the returned payload (bytes of
+an SSE frame) out to every screen, keeping the recent frames for reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
-from typing import Generic, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.db import catalog, timing
 from app.db.pool import Pool, connection, tenant_connection
-from app.domain.catalog import Display, Event, Participant
+from app.domain.catalog import Display, Event, EventLocation
 from app.domain.codes import is_display_code
-from app.domain.errors import AppError, NotFound, Unavailable
-from app.domain.reads import (
-    CONTROL_TAGS,
-    STRIP_ZEROS,
-    ReadBatch,
-    StoredRead,
-    event_channel,
-    normalize_tag,
+from app.domain.display_pipeline import (
+    DisplayEvent,
+    DisplayPipeline,
+    DisplayRules,
+    Entrant,
+    RaceContext,
+    Snapshot,
 )
+from app.domain.errors import AppError, NotFound, Unavailable
+from app.domain.reads import ReadBatch, StoredRead, event_channel
 from app.pubsub import Bus
 
 log = logging.getLogger(__name__)
 
 P = TypeVar("P")
+P_co = TypeVar("P_co", covariant=True)
 
 NOT_AVAILABLE = "This display is not available."
-GUN_TAG = "guntime"
 # After a failed bus subscription or database call, wait this long before recovering.
 _RETRY_S = 1.0
-# Read ids remembered to drop reads that reach a feed twice (a resubscribe overlapping a
-# catch-up from the database); far more than arrive in one retry interval.
-_SEEN_IDS = 20_000
+# Reads per page when a feed replays its event's history.
+_HISTORY_PAGE = 10_000
 # Provisional reads shown during a database outage, remembered so that their stored
-# versions, published when the spool drains, are not shown a second time.
+# versions, published when the spool drains, are not offered to the same screens again.
 _SHOWN_PROVISIONAL = 50_000
-# How often a live feed re-reads its display and event, so an edit made through any app
-# process (show unknown chips, locations, time zone, tag mode) reaches screens already open.
+# How often a live feed re-reads its display, its event and the event's participants, so an
+# edit made through any app process reaches screens already open.
 _RECHECK_S = 10.0
+# Runners a screen keeps in its finish list and in its "also finished" strip.
+RECENT_SIZE = 20
 
 
 @dataclass(frozen=True, slots=True)
-class RunnerView:
-    """What a screen shows for one read: never a name the participant list does not give.
-
-    An unknown chip is named by its chip code ("Chip 9573") and has no bib: a chip code is
-    not a bib, and presenting it as one was the predecessor's defect.
-    """
-
-    name: str
-    # The participant's bib; empty for an unknown chip.
-    bib: str
-    time: str
-    # "gun": elapsed since the event's guntime read; "clock": time of day in the event's zone.
-    time_basis: str
-    location: str
-    known: bool
-    # The participant list could not be read (database away): unknown is not established.
-    unresolved: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class DisplayEvent:
-    """One runner on one display; id is the read id, so Last-Event-ID resumes by read."""
+class Shown:
+    """A display event with its number: the pipeline's seq + 1, or 0 for a provisional one
+    (a read spooled while the database is away), which carries no id."""
 
     id: int
-    runner: RunnerView
+    event: DisplayEvent
+    epoch: str
+
+    @property
+    def stream_id(self) -> str:
+        """The SSE id, "<epoch>.<number>"; empty for a provisional event."""
+        return f"{self.epoch}.{self.id}" if self.id else ""
 
 
 @dataclass(frozen=True, slots=True)
 class DisplayState:
+    """What a display shows now: the first paint of a page and every poll."""
+
     display: Display
-    # Newest first.
-    events: list[DisplayEvent]
-    # Every read up to this id is reflected in events; a stream resumes after it.
+    snapshot: Snapshot
+    # The number of the last event reflected here; a stream resumes after it.
     position: int
+    # Names the rules the events were numbered under (see epoch_of).
+    epoch: str
+    # Provisional events shown since (a database outage): they change what is shown too.
+    provisional: int = 0
 
     @property
-    def last_event_id(self) -> int:
-        return max((e.id for e in self.events), default=0)
+    def cursor(self) -> str:
+        """Where a stream opened by this page starts: "<epoch>.<position>"."""
+        return f"{self.epoch}.{self.position}"
 
     @property
     def version(self) -> str:
-        """Changes whenever what is shown changes, provisional runners included (an ETag)."""
-        provisional = sum(1 for e in self.events if e.id == 0)
-        return f"{self.last_event_id}-{provisional}"
+        """Changes whenever what is shown changes (an ETag)."""
+        return f"{self.cursor}-{self.provisional}"
+
+
+class Renderer(Protocol[P_co]):
+    """The web layer's templates: one frame per event, and the whole board for a snapshot."""
+
+    def event(self, display: Display, shown: Shown) -> P_co: ...
+
+    def board(self, state: DisplayState) -> P_co: ...
 
 
 class Disconnected(Exception):
-    """The screen fell behind (or the hub closed); it reconnects and resumes by read id."""
+    """The screen fell behind (or the hub closed); it reconnects and resumes by event id."""
 
 
-def format_elapsed(delta: timedelta) -> str:
-    """1:02:03.4, or 12:03.4 under an hour; tenths are truncated as timers do."""
-    tenths = delta // timedelta(milliseconds=100)
-    hours, rest = divmod(tenths, 36_000)
-    minutes, rest = divmod(rest, 600)
-    seconds, tenth = divmod(rest, 10)
-    if hours:
-        return f"{hours}:{minutes:02d}:{seconds:02d}.{tenth}"
-    return f"{minutes}:{seconds:02d}.{tenth}"
-
-
-def format_clock(at: datetime, zone: tzinfo) -> str:
-    """08:21:44.9 in the event's time zone."""
-    local = at.astimezone(zone)
-    return f"{local:%H:%M:%S}.{local.microsecond // 100_000}"
-
-
-def _zone(name: str) -> tzinfo:
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -129,150 +120,72 @@ def _zone(name: str) -> tzinfo:
         return ZoneInfo("UTC")
 
 
-class ParticipantCache:
-    """Chip → participant of one event, looked up once per batch of reads.
-
-    Misses expire, so a participant imported during the race shows by name soon after.
-    """
-
-    def __init__(self, tenant_id: int, event_id: int, miss_ttl_s: float = 30.0) -> None:
-        self._tenant_id = tenant_id
-        self._event_id = event_id
-        self._miss_ttl_s = miss_ttl_s
-        self._hits: dict[str, Participant] = {}
-        self._misses: dict[str, float] = {}
-
-    async def resolve(self, pool: Pool, tags: Iterable[str]) -> dict[str, Participant]:
-        """Normalised tags → participants; unknown tags are simply absent."""
-        wanted = set(tags)
-        now = time.monotonic()
-        lookup = sorted(
-            t for t in wanted if t not in self._hits and self._misses.get(t, 0.0) <= now
-        )
-        if lookup:
-            async with tenant_connection(pool, self._tenant_id) as conn:
-                found = await catalog.participants_by_chip(
-                    conn, self._tenant_id, self._event_id, lookup
-                )
-            self._hits.update(found)
-            for tag in lookup:
-                if tag not in found:
-                    self._misses[tag] = now + self._miss_ttl_s
-        return {t: self._hits[t] for t in wanted if t in self._hits}
-
-    def cached(self, tags: Iterable[str]) -> tuple[dict[str, Participant], set[str]]:
-        """Without the database: the participants known so far, and the tags not yet looked up."""
-        wanted = set(tags)
-        hits = {t: self._hits[t] for t in wanted if t in self._hits}
-        return hits, {t for t in wanted if t not in hits and t not in self._misses}
+def display_rules(display: Display) -> DisplayRules:
+    return DisplayRules(
+        locations=frozenset(display.locations),
+        duplicate_window_s=float(display.duplicate_window),
+        reorder_window_s=float(display.reorder_window),
+        max_per_second=display.max_per_second,
+        group=display.group_runners,
+        vips_first=display.vips_first,
+        show_unknown=display.show_unknown,
+        show_repeats=display.show_repeats,
+        recent_size=RECENT_SIZE,
+    )
 
 
-class DisplayPipeline:
-    """One display's rules applied to reads in id order: locations, control tags, repeats,
-    participant lookup and time. Stateful (guntime, recent tags), so one per stream of reads.
+def race_context(event: Event, locations: Sequence[EventLocation]) -> RaceContext:
+    return RaceContext(
+        tag_mode=event.tag_mode,
+        zone=_zone(event.time_zone),
+        start_locations=frozenset(loc.name for loc in locations if loc.kind == "start"),
+        finish_locations=frozenset(loc.name for loc in locations if loc.kind == "finish"),
+        min_finish_s=float(event.min_finish_s),
+    )
 
-    Tags are normalised under the event's tag mode, as its participants' chips were stored.
-    """
 
-    def __init__(
-        self,
-        display: Display,
-        zone: tzinfo,
-        participants: ParticipantCache,
-        gun_time: datetime | None = None,
-        tag_mode: str = STRIP_ZEROS,
-    ) -> None:
-        self.display = display
-        self.zone = zone
-        self.participants = participants
-        self.gun_time = gun_time
-        self.tag_mode = tag_mode
-        self._locations = frozenset(display.locations)
-        self._window = timedelta(seconds=display.duplicate_window)
-        self._last_shown: dict[tuple[str, str], datetime] = {}
+def epoch_of(rules: DisplayRules, race: RaceContext) -> str:
+    """A short name for a display's rules: events are numbered anew when the rules change,
+    so a screen's Last-Event-ID from before an edit must not be read as a number of now.
+    Stable across processes (not Python's salted hash)."""
+    canonical = json.dumps(
+        {
+            "locations": sorted(rules.locations),
+            "rules": [
+                rules.duplicate_window_s,
+                rules.reorder_window_s,
+                rules.max_per_second,
+                rules.group,
+                rules.vips_first,
+                rules.show_unknown,
+                rules.recent_size,
+                rules.show_repeats,
+            ],
+            "race": [
+                race.tag_mode,
+                str(race.zone),
+                sorted(race.start_locations),
+                sorted(race.finish_locations),
+                race.event_start.isoformat() if race.event_start else None,
+                race.min_finish_s,
+            ],
+        },
+        sort_keys=True,
+    )
+    return hashlib.blake2s(canonical.encode(), digest_size=4).hexdigest()
 
-    def fork(self) -> DisplayPipeline:
-        """A pipeline with the same rules, gun and cache but no memory of shown tags."""
-        return DisplayPipeline(
-            self.display, self.zone, self.participants, self.gun_time, self.tag_mode
-        )
 
-    def _is_repeat(self, location: str, tag: str, at: datetime) -> bool:
-        key = (location, tag)
-        last = self._last_shown.get(key)
-        if last is not None and abs(at - last) < self._window:
-            return True
-        self._last_shown[key] = at
-        if len(self._last_shown) > 10_000:
-            cutoff = at - self._window
-            self._last_shown = {k: v for k, v in self._last_shown.items() if v >= cutoff}
-        return False
-
-    async def run(
-        self, pool: Pool, reads: Iterable[StoredRead], *, provisional: bool = False
-    ) -> list[DisplayEvent]:
-        kept: list[tuple[StoredRead, str, datetime | None]] = []
-        for read in reads:
-            tag = read.tag_code.strip()
-            lowered = tag.lower()
-            if lowered == GUN_TAG:
-                self.gun_time = read.read_at
-                continue
-            if lowered in CONTROL_TAGS:
-                continue
-            if self._locations and read.location_name not in self._locations:
-                continue
-            norm = normalize_tag(tag, self.tag_mode)
-            if not norm or self._is_repeat(read.location_name, norm, read.read_at):
-                continue
-            kept.append((read, norm, self.gun_time))
-        if not kept:
-            return []
-        tags = [norm for _read, norm, _gun in kept]
-        unresolved: set[str] = set()
-        try:
-            people = await self.participants.resolve(pool, tags)
-        except Unavailable:
-            # Spooled reads are shown during an outage with what is already known.
-            if not provisional:
-                raise
-            people, unresolved = self.participants.cached(tags)
-        events: list[DisplayEvent] = []
-        for read, norm, gun in kept:
-            view = self._view(read, norm, gun, people.get(norm), norm in unresolved)
-            if view is not None:
-                events.append(DisplayEvent(read.id, view))
-        return events
-
-    def _view(
-        self,
-        read: StoredRead,
-        tag: str,
-        gun: datetime | None,
-        person: Participant | None,
-        unresolved: bool = False,
-    ) -> RunnerView | None:
-        if gun is not None and read.read_at >= gun:
-            shown_time, basis = format_elapsed(read.read_at - gun), "gun"
-        else:
-            shown_time, basis = format_clock(read.read_at, self.zone), "clock"
-        if person is None:
-            if not self.display.show_unknown and not unresolved:
-                return None
-            # An unknown chip is shown as the chip code it is, as read: never a made-up name,
-            # and never as a bib (a chip code is not one).
-            chip = read.tag_code.strip()
-            return RunnerView(
-                f"Chip {chip}", "", shown_time, basis, read.location_name, False, unresolved
-            )
-        # The participant's own bib: the list gave it, so naming them by it invents nothing.
-        name = person.full_name or f"Bib {person.bib}"
-        return RunnerView(name, person.bib, shown_time, basis, read.location_name, True)
+def parse_event_id(value: str) -> tuple[str, int] | None:
+    """"<epoch>.<number>" → (epoch, number); None for anything else."""
+    epoch, dot, number = value.strip().partition(".")
+    if not dot or not epoch or not number.isdigit():
+        return None
+    return epoch, int(number)
 
 
 @dataclass(frozen=True, slots=True)
 class _Frame(Generic[P]):
-    event: DisplayEvent
+    id: int
     payload: P
 
 
@@ -285,7 +198,9 @@ class DisplayClient(Generic[P]):
         self._backlog: deque[P] = deque()
         # Unbounded so the end marker always fits; the limit is enforced in _offer.
         self._queue: asyncio.Queue[_Frame[P] | None] = asyncio.Queue()
-        self._skip: set[int] = set()
+        # Events up to this id reached the screen already (through another worker, perhaps
+        # one a little ahead of this one): they are not sent again.
+        self._after = 0
         self._ended = False
         self._closed = False
 
@@ -319,19 +234,34 @@ class DisplayClient(Generic[P]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + quiet_s
         while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
             try:
-                frame = await asyncio.wait_for(self._queue.get(), remaining)
+                frame = await asyncio.wait_for(self._queue.get(), deadline - loop.time())
             except TimeoutError:
                 return None
             if frame is None:
                 raise Disconnected
-            if frame.event.id in self._skip:
-                self._skip.discard(frame.event.id)
+            if 0 < frame.id <= self._after:
                 continue
             return frame.payload
+
+    def ready(self, limit: int = 64) -> list[P]:
+        """Frames queued already, without waiting: a stream writes them with the one it just
+        took, so a burst costs one write per screen rather than one per runner."""
+        out: list[P] = []
+        while len(out) < limit:
+            if self._backlog:
+                out.append(self._backlog.popleft())
+                continue
+            try:
+                frame = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if frame is None:
+                self._queue.put_nowait(None)  # the end marker stays for next()
+                break
+            if not 0 < frame.id <= self._after:
+                out.append(frame.payload)
+        return out
 
     def close(self) -> None:
         if not self._closed:
@@ -340,31 +270,51 @@ class DisplayClient(Generic[P]):
 
 
 class _Feed(Generic[P]):
-    """One display in this process: subscribes once, renders once, fans out to its screens."""
+    """One display in this process: subscribes once, runs the pipeline once, renders each
+    event once and fans it out to its screens."""
 
     def __init__(self, hub: DisplayHub[P], display: Display) -> None:
         self.hub = hub
         self.display = display
         self.clients: set[DisplayClient[P]] = set()
         self.ring: deque[_Frame[P]] = deque()
-        # Every event of a read with id above covered_from is in the ring.
-        self.covered_from = 0
-        # The highest read id this feed has processed.
-        self.position = 0
         self.last_used = time.monotonic()
         self.reap_handle: asyncio.TimerHandle | None = None
         self.pipeline: DisplayPipeline | None = None
-        self._seen: set[int] = set()
-        self._seen_order: deque[int] = deque()
+        # Normalised chip → entrant; the pipeline reads it, _refresh_entrants updates it.
+        self.entrants: dict[str, Entrant] = {}
+        self._entrants_version: tuple[object, ...] = ()
+        # What the feed took from the event (zone, tag mode, locations…), to notice edits.
+        self.race: RaceContext | None = None
+        self.epoch = ""
+        self.provisional_shown = 0
         self._provisional: set[tuple[object, ...]] = set()
         self._provisional_order: deque[tuple[object, ...]] = deque()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Marks a start-up error as retrieved even when every waiter has gone away.
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
-        # The event's (time zone, tag mode) this feed runs with, read when it primes.
-        self.event_rules: tuple[str, str] | None = None
         self.task = asyncio.create_task(self._run(), name=f"display-feed-{display.code}")
         self.watcher = asyncio.create_task(self._watch(), name=f"display-watch-{display.code}")
+
+    @property
+    def position(self) -> int:
+        """The id of the last event of this display (0 before the first)."""
+        return 0 if self.pipeline is None else self.pipeline.last_seq + 1
+
+    @property
+    def covered_from(self) -> int:
+        """Every event with a higher id is in the ring."""
+        return self.ring[0].id - 1 if self.ring else self.position
+
+    def state(self) -> DisplayState:
+        assert self.pipeline is not None
+        return DisplayState(
+            self.display,
+            self.pipeline.snapshot(),
+            self.position,
+            self.epoch,
+            self.provisional_shown,
+        )
 
     def attach(self, client: DisplayClient[P]) -> None:
         self.clients.add(client)
@@ -404,7 +354,7 @@ class _Feed(Generic[P]):
                     if not self.ready.done():
                         self.ready.set_result(None)
                     async for _channel, message in sub:
-                        await self._on_message(message)
+                        self._on_message(message)
                 log.warning("bus subscription of display %s ended", self.display.code)
             except asyncio.CancelledError:
                 raise
@@ -420,28 +370,115 @@ class _Feed(Generic[P]):
             await asyncio.sleep(_RETRY_S)
 
     async def _prime(self) -> None:
-        """Guntime, zone, tag mode and the recent runners, so the first screen is never blank."""
+        """The event's whole read history through the pipeline: the same state, places and
+        ids as every other worker, and the recent frames for screens that reconnect."""
         d = self.display
         async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
             event = await catalog.get_event(conn, d.tenant_id, d.event_id)
-            gun = await timing.latest_gun_time(conn, d.tenant_id, d.event_id)
-            reads = await timing.latest_event_reads(
-                conn, d.tenant_id, d.event_id, self.hub._prime_reads
+            if event is None:
+                raise NotFound(NOT_AVAILABLE)
+            locations = await catalog.list_event_locations(conn, d.tenant_id, d.event_id)
+            self._entrants_version = await catalog.event_entrants_version(
+                conn, d.tenant_id, d.event_id
             )
-        self.event_rules = _event_rules(event)
-        time_zone, tag_mode = self.event_rules
-        cache = ParticipantCache(d.tenant_id, d.event_id)
-        self.pipeline = DisplayPipeline(d, _zone(time_zone), cache, gun, tag_mode)
-        if len(reads) >= self.hub._prime_reads:
-            self.covered_from = reads[0].id - 1
-        await self._process(reads)
+            self.entrants.update(await catalog.event_entrants(conn, d.tenant_id, d.event_id))
+            self.race = race_context(event, locations)
+            rules = display_rules(d)
+            self.epoch = epoch_of(rules, self.race)
+            self.pipeline = DisplayPipeline(rules, self.race, self.entrants)
+            kept: list[DisplayEvent] = []
+            after = 0
+            while True:
+                page = await timing.event_reads_after(
+                    conn, d.tenant_id, d.event_id, after, limit=_HISTORY_PAGE
+                )
+                kept.extend(self.pipeline.replay(page, keep_last=self.hub._ring_size))
+                del kept[: -self.hub._ring_size or None]
+                if len(page) < _HISTORY_PAGE:
+                    break
+                after = page[-1].id
+        for past in kept:
+            self._show(past, offer=False)
+
+    async def _catch_up_live(self) -> None:
+        """After a lost subscription: what was committed meanwhile, through the live path."""
+        d = self.display
+        assert self.pipeline is not None
+        while True:
+            async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
+                reads = await timing.event_reads_after(
+                    conn, d.tenant_id, d.event_id, self.pipeline.last_read_id, limit=_HISTORY_PAGE
+                )
+            self._process(reads)
+            if len(reads) < _HISTORY_PAGE:
+                return
+
+    def _on_message(self, message: bytes) -> None:
+        try:
+            batch = ReadBatch.from_json(message)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("undecodable read batch on the bus: %r", exc)
+            return
+        # Defence in depth: the channel is per event, but a display never shows foreign reads.
+        if batch.tenant_id != self.display.tenant_id or batch.event_id != self.display.event_id:
+            return
+        if batch.provisional:
+            self._process_provisional(batch.reads)
+        else:
+            self._process(batch.reads)
+
+    def _process(self, reads: Sequence[StoredRead]) -> None:
+        """Stored reads in id order. Reads a screen here already saw provisionally still go
+        through the pipeline (every worker must count them), but are not offered again."""
+        assert self.pipeline is not None
+        seen = (
+            {r.id for r in reads if _natural_key(r) in self._provisional}
+            if self._provisional
+            else set()
+        )
+        for event in self.pipeline.feed(reads):
+            self._show(event, offer=event.read_id not in seen)
+
+    def _process_provisional(self, reads: Sequence[StoredRead]) -> None:
+        """Reads spooled while the database is away: shown now, through a copy of the pipeline
+        (they come back with ids later and must not enter the real state twice)."""
+        assert self.pipeline is not None
+        probe = self.pipeline.fork()
+        base = probe.last_read_id
+        numbered = [replace(r, id=base + i) for i, r in enumerate(reads, 1)]
+        for read in reads:
+            key = _natural_key(read)
+            self._provisional.add(key)
+            self._provisional_order.append(key)
+            if len(self._provisional_order) > _SHOWN_PROVISIONAL:
+                self._provisional.discard(self._provisional_order.popleft())
+        for event in probe.feed(numbered):
+            self.provisional_shown += 1
+            self._fan_out(self.hub._frame(self.display, Shown(0, event, self.epoch)))
+
+    def _show(self, event: DisplayEvent, *, offer: bool = True) -> None:
+        frame = self.hub._frame(self.display, Shown(event.seq + 1, event, self.epoch))
+        if frame is None:
+            return
+        if len(self.ring) >= self.hub._ring_size:
+            self.ring.popleft()
+        self.ring.append(frame)
+        if offer:
+            self._fan_out(frame)
+
+    def _fan_out(self, frame: _Frame[P] | None) -> None:
+        if frame is None:
+            return
+        for client in list(self.clients):
+            client._offer(frame)
 
     async def _watch(self) -> None:
-        """Now and then, re-read the display and its event; when either changed, stop the feed.
+        """Now and then, re-read the display, its event and the event's participants.
 
-        Its screens then reconnect (an SSE screen by itself, resuming by Last-Event-ID; a
-        polling one at its next poll) to a new feed with the new rules. This reaches edits made
-        through any app process; the editing process also stops its feeds at once (reload).
+        A changed display or event stops the feed: its screens reconnect (an SSE screen by
+        itself, a polling one at its next poll) to a new feed built with the new rules. New or
+        edited participants are loaded in place and count from the next read on. This reaches
+        edits made through any app process; the editing process also stops its feeds at once.
         """
         await asyncio.wait({self.ready})
         if self.ready.cancelled() or self.ready.exception() is not None:
@@ -466,107 +503,19 @@ class _Feed(Generic[P]):
         async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
             display = await catalog.get_display_by_code(conn, d.code)
             event = await catalog.get_event(conn, d.tenant_id, d.event_id)
-        return display != d or _event_rules(event) != self.event_rules
-
-    async def _catch_up_live(self) -> None:
-        """After a lost subscription: what was committed meanwhile, through the live path."""
-        d = self.display
-        page = self.hub._catch_up_page
-        while True:
-            async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
-                reads = await timing.event_reads_after(
-                    conn, d.tenant_id, d.event_id, self.position, limit=page
-                )
-            await self._process(reads)
-            if len(reads) < page:
-                return
-
-    async def _on_message(self, message: bytes) -> None:
-        try:
-            batch = ReadBatch.from_json(message)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("undecodable read batch on the bus: %r", exc)
-            return
-        # Defence in depth: the channel is per event, but a display never shows foreign reads.
-        if batch.tenant_id != self.display.tenant_id or batch.event_id != self.display.event_id:
-            return
-        if batch.provisional:
-            await self._process_provisional(batch.reads)
-        else:
-            await self._process(batch.reads)
-
-    def _remember(self, read_id: int) -> None:
-        self._seen.add(read_id)
-        self._seen_order.append(read_id)
-        if len(self._seen_order) > _SEEN_IDS:
-            self._seen.discard(self._seen_order.popleft())
-
-    async def _process(self, reads: Sequence[StoredRead]) -> None:
-        fresh = [r for r in reads if r.id not in self._seen]
-        if not fresh:
-            return
-        assert self.pipeline is not None
-        shown = self._provisional
-        new = [r for r in fresh if _natural_key(r) not in shown] if shown else fresh
-        events = await self.pipeline.run(self.hub._pool, new)
-        for read in fresh:
-            self._remember(read.id)
-        self.position = max(self.position, max(r.id for r in fresh))
-        self._show(events)
-
-    async def _process_provisional(self, reads: Sequence[StoredRead]) -> None:
-        """Reads spooled while the database is away: shown now, without an id."""
-        assert self.pipeline is not None
-        for read in reads:
-            key = _natural_key(read)
-            self._provisional.add(key)
-            self._provisional_order.append(key)
-            if len(self._provisional_order) > _SHOWN_PROVISIONAL:
-                self._provisional.discard(self._provisional_order.popleft())
-        self._show(await self.pipeline.run(self.hub._pool, reads, provisional=True))
-
-    def _show(self, events: list[DisplayEvent]) -> None:
-        for event in events:
-            frame = self.hub._frame(self.display, event)
-            if frame is None:
-                continue
-            if len(self.ring) >= self.hub._ring_size:
-                self.covered_from = max(self.covered_from, self.ring.popleft().event.id)
-            self.ring.append(frame)
-            for client in list(self.clients):
-                client._offer(frame)
-
-    async def catch_up(self, after: int, upto: int) -> list[_Frame[P]] | None:
-        """Frames for reads in (after, upto] from the database; None if that is too many."""
-        assert self.pipeline is not None
-        d = self.display
-        pipeline = self.pipeline.fork()
-        frames: list[_Frame[P]] = []
-        cursor, total = after, 0
-        while cursor < upto:
-            async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
-                page = await timing.event_reads_after(
-                    conn, d.tenant_id, d.event_id, cursor, limit=self.hub._catch_up_page
-                )
-            reads = [r for r in page if r.id <= upto]
-            if not reads:
-                break
-            total += len(reads)
-            if total > self.hub._max_catch_up:
-                return None
-            for event in await pipeline.run(self.hub._pool, reads):
-                frame = self.hub._frame(d, event)
-                if frame is not None:
-                    frames.append(frame)
-            cursor = reads[-1].id
-        return frames
-
-
-def _event_rules(event: Event | None) -> tuple[str, str]:
-    """What a feed takes from its event: the time zone and the tag mode."""
-    if event is None:
-        return "UTC", STRIP_ZEROS
-    return event.time_zone, event.tag_mode
+            if display != d or event is None:
+                return True
+            locations = await catalog.list_event_locations(conn, d.tenant_id, d.event_id)
+            if race_context(event, locations) != self.race:
+                return True
+            version = await catalog.event_entrants_version(conn, d.tenant_id, d.event_id)
+            if version != self._entrants_version:
+                fresh = dict(await catalog.event_entrants(conn, d.tenant_id, d.event_id))
+                # In place, between two awaits: the pipeline never sees a half-updated map.
+                self.entrants.clear()
+                self.entrants.update(fresh)
+                self._entrants_version = version
+        return False
 
 
 def _natural_key(read: StoredRead) -> tuple[object, ...]:
@@ -578,37 +527,30 @@ class DisplayHub(Generic[P]):
     """Every live display of this app process, one feed per display code.
 
     A feed starts with its first screen (or poll), subscribes to its event's bus channel,
-    renders each display event once through `render`, and keeps the recent frames so a
-    screen that connects or reconnects gets a snapshot or exactly what it missed. Each screen
-    has a bounded queue; one that falls behind is disconnected and never slows the others.
-    A feed with no screens stops after `idle_grace_s`.
+    replays the event's reads, renders each display event once through the renderer, and keeps
+    the recent frames so a screen that reconnects gets exactly what it missed (or, when that
+    is too old, the whole board first). Each screen has a bounded queue; one that falls
+    behind is disconnected and never slows the others. A feed with no screens stops after
+    `idle_grace_s`.
     """
 
     def __init__(
         self,
         pool: Pool,
         bus: Bus,
-        render: Callable[[Display, DisplayEvent], P],
+        render: Renderer[P],
         *,
-        snapshot_size: int = 10,
-        ring_size: int = 100,
+        ring_size: int = 200,
         client_queue: int = 256,
         idle_grace_s: float = 30.0,
-        prime_reads: int = 500,
-        catch_up_page: int = 500,
-        max_catch_up: int = 5_000,
         recheck_s: float = _RECHECK_S,
     ) -> None:
         self._pool = pool
         self._bus = bus
         self._render = render
-        self._snapshot_size = snapshot_size
-        self._ring_size = max(ring_size, snapshot_size)
+        self._ring_size = ring_size
         self._client_queue = client_queue
         self._idle_grace_s = idle_grace_s
-        self._prime_reads = prime_reads
-        self._catch_up_page = catch_up_page
-        self._max_catch_up = max_catch_up
         self._recheck_s = recheck_s
         self._feeds: dict[str, _Feed[P]] = {}
         self._closed = False
@@ -623,35 +565,25 @@ class DisplayHub(Generic[P]):
             raise NotFound(NOT_AVAILABLE)
         return display
 
-    async def connect(self, code: str, last_event_id: int | None = None) -> DisplayClient[P]:
-        """A screen joins: frames after last_event_id (or a snapshot without one), then live.
+    async def connect(self, code: str, last_event_id: str | None = None) -> DisplayClient[P]:
+        """A screen joins: the events after last_event_id ("<epoch>.<number>"), then live ones.
 
-        The caller must close() the client when the screen goes away.
+        Without an id, with one older than the recent frames kept here, or with one numbered
+        under other rules (the display was edited since), the screen gets the whole board first
+        (a snapshot), then live events: never a gap, never a repeat. The caller must close()
+        the client when the screen goes away.
         """
         feed = await self._feed(code)
         client = DisplayClient(feed, self._client_queue)
-        frames = list(feed.ring)
-        from_db = last_event_id is not None and last_event_id < feed.covered_from
-        if last_event_id is None:
-            client._backlog.extend(f.payload for f in frames[-self._snapshot_size :])
-        elif not from_db:
-            client._backlog.extend(f.payload for f in frames if f.event.id > last_event_id)
+        resume = parse_event_id(last_event_id) if last_event_id else None
+        if resume is not None and resume[0] == feed.epoch and resume[1] >= feed.covered_from:
+            after = resume[1]
+            client._after = after
+            client._backlog.extend(f.payload for f in feed.ring if f.id > after)
+        else:
+            client._backlog.append(self._render.board(feed.state()))
         # Registered in the same step as the ring was read: no frame is missed or doubled.
         feed.attach(client)
-        if last_event_id is None or not from_db:
-            return client
-        try:
-            caught = await feed.catch_up(last_event_id, feed.position)
-        except BaseException:
-            client.close()
-            raise
-        if caught is None:
-            # Too much missed to replay: the screen shows the current state instead.
-            recent = [f for f in frames if f.event.id > last_event_id]
-            client._backlog.extend(f.payload for f in recent[-self._snapshot_size :])
-        else:
-            client._backlog.extend(f.payload for f in caught)
-            client._skip.update(f.event.id for f in caught)
         return client
 
     async def state(self, code: str) -> DisplayState:
@@ -659,9 +591,7 @@ class DisplayHub(Generic[P]):
         feed = await self._feed(code)
         if not feed.clients:
             self._schedule_reap(feed)
-        recent = list(feed.ring)[-self._snapshot_size :]
-        recent.reverse()
-        return DisplayState(feed.display, [f.event for f in recent], feed.position)
+        return feed.state()
 
     def screen_count(self, code: str) -> int:
         """Screens connected to a display in this process."""
@@ -693,11 +623,11 @@ class DisplayHub(Generic[P]):
             self._stop(feed)
         return len(stale)
 
-    def _frame(self, display: Display, event: DisplayEvent) -> _Frame[P] | None:
+    def _frame(self, display: Display, shown: Shown) -> _Frame[P] | None:
         try:
-            return _Frame(event, self._render(display, event))
+            return _Frame(shown.id, self._render.event(display, shown))
         except Exception:
-            log.exception("rendering event %s of display %s failed", event.id, display.code)
+            log.exception("rendering event %s of display %s failed", shown.id, display.code)
             return None
 
     async def _feed(self, code: str) -> _Feed[P]:

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream, Template
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
-from app.services.live import Disconnected, DisplayClient, DisplayState
+from app.services.live import RECENT_SIZE, Disconnected, DisplayClient, DisplayState
 from app.web.dependencies import HubDep
 from app.web.rendering import HEARTBEAT, RETRY
 
@@ -23,25 +23,18 @@ _STREAM_HEADERS = {
 
 
 def _board(state: DisplayState) -> dict[str, Any]:
-    return {
-        "display": state.display,
-        "current": state.events[0] if state.events else None,
-        "recent": state.events,
-    }
+    return {"display": state.display, "snap": state.snapshot, "recent_size": RECENT_SIZE}
 
 
-def _resume_from(request: Request[Any, Any, Any], after: int | None) -> int | None:
+def _resume_from(request: Request[Any, Any, Any], after: str | None) -> str | None:
     """Last-Event-ID (a browser reconnecting) wins over ?after= (the page's first connect)."""
-    header = request.headers.get("last-event-id", "").strip()
-    if header.isdigit():
-        return int(header)
-    return after
+    return request.headers.get("last-event-id", "").strip() or after
 
 
 @get("/{code:str}")
 async def display_page(code: FromPath[str], hub: HubDep, poll: FromQuery[bool] = False) -> Template:
     state = await hub.state(code)
-    context = {**_board(state), "poll": poll, "after": state.position}
+    context = {**_board(state), "poll": poll, "after": state.cursor}
     return Template("displays/page.html", context=context, headers={"Cache-Control": "no-store"})
 
 
@@ -53,7 +46,10 @@ async def _frames(client: DisplayClient[bytes]) -> AsyncIterator[bytes]:
                 frame = await client.next(HEARTBEAT_S)
             except Disconnected:
                 return
-            yield HEARTBEAT if frame is None else frame
+            if frame is None:
+                yield HEARTBEAT
+            else:
+                yield b"".join((frame, *client.ready()))
     finally:
         client.close()
 
@@ -63,7 +59,7 @@ async def display_stream(
     request: Request[Any, Any, Any],
     code: FromPath[str],
     hub: HubDep,
-    after: FromQuery[int | None] = None,
+    after: FromQuery[str | None] = None,
 ) -> Stream:
     # Joined before the response starts, so an unknown code is still a clean 404.
     client = await hub.connect(code, _resume_from(request, after))

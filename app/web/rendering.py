@@ -8,7 +8,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from app.domain.catalog import Display
-from app.services.live import DisplayEvent
+from app.domain.display_pipeline import AlsoFinished, Featured, PlaceChanges
+from app.services.live import DisplayState, Shown
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 HEARTBEAT = b": keepalive\n\n"
@@ -32,7 +33,7 @@ def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
     return env
 
 
-def sse_frame(event_id: int, event_name: str, html: str) -> bytes:
+def sse_frame(event_id: str, event_name: str, html: str) -> bytes:
     """One SSE message; every line of the fragment gets its own data: prefix.
 
     A provisional event (id 0: the read is spooled, not yet stored) carries no id, so a
@@ -45,11 +46,22 @@ def sse_frame(event_id: int, event_name: str, html: str) -> bytes:
 
 
 class DisplayRenderer:
-    """Renders a display event with the same templates the page paints first."""
+    """Renders display events with the same templates the page paints first."""
 
     def __init__(self, env: Environment) -> None:
-        self._runner = env.get_template("displays/_sse_runner.html")
+        self._board = env.get_template("displays/_board.html")
+        self._by_kind = {
+            Featured: ("runner", env.get_template("displays/_sse_runner.html")),
+            AlsoFinished: ("also", env.get_template("displays/_sse_also.html")),
+            PlaceChanges: ("places", env.get_template("displays/_sse_places.html")),
+        }
 
-    def __call__(self, display: Display, event: DisplayEvent) -> bytes:
-        html = self._runner.render(display=display, event=event)
-        return sse_frame(event.id, "runner", html)
+    def event(self, display: Display, shown: Shown) -> bytes:
+        name, template = self._by_kind[type(shown.event)]
+        html = template.render(display=display, event=shown.event)
+        return sse_frame(shown.stream_id, name, html)
+
+    def board(self, state: DisplayState) -> bytes:
+        """The whole board, first on a stream that cannot resume where it left off."""
+        html = self._board.render(display=state.display, snap=state.snapshot)
+        return sse_frame(state.cursor, "board", html)

@@ -16,9 +16,10 @@ from psycopg_pool import AsyncConnectionPool
 from app.db import catalog, timing
 from app.domain.catalog import Display, ParticipantIn
 from app.domain.codes import new_display_code
+from app.domain.display_pipeline import AlsoFinished, Featured
 from app.domain.reads import NewRead, ReadBatch, StoredRead, event_channel
 from app.pubsub import MemoryBus
-from app.services.live import Disconnected, DisplayEvent, DisplayHub
+from app.services.live import Disconnected, DisplayHub, DisplayState, Shown
 from app.settings import Settings
 from app.web.factory import create_app
 from tests.conftest import free_port
@@ -218,6 +219,10 @@ async def screen(live: Live, headers: dict[str, str] | None = None) -> AsyncIter
 
 async def test_runners_reach_a_connected_screen(live: Live, pool: AsyncConnectionPool) -> None:
     async with screen(live) as s:
+        # Without a Last-Event-ID the screen gets the whole board first.
+        board = await s.next()
+        assert board.event == "board" and _number(board.id) == 0
+        assert "Waiting for the first runner" in board.data
         first = await _store(
             pool,
             live.race,
@@ -233,12 +238,17 @@ async def test_runners_reach_a_connected_screen(live: Live, pool: AsyncConnectio
         )
         await _publish(live.bus, live.race, first)
         ann = await s.next()
-        assert (ann.event, ann.id) == ("runner", str(first[0].id))
+        # Ids count the display's events: every worker counts them alike.
+        assert (ann.event, _number(ann.id)) == ("runner", 1)
+        # Numbered under the display's rules: an id from before an edit is not mistaken.
+        assert ann.id.split(".")[0] == board.id.split(".")[0]
         assert "Ann Lee" in ann.data and ">42<" in ann.data
         assert "08:21:44.9" in ann.data
-        assert 'hx-swap-oob="afterbegin:#recent"' in ann.data
+        # The runner also goes into the finish list, at its place in read-time order.
+        assert 'hx-swap-oob="beforeend:#incoming"' in ann.data
+        assert 'data-list="recent" data-position="0"' in ann.data
         unknown = await s.next()
-        assert unknown.id == str(first[1].id)
+        assert _number(unknown.id) == 2
         # An unknown chip shows as the chip code it is, never as a bib or a made-up name.
         assert "Chip 9999" in unknown.data and "Bib" not in unknown.data
         assert 'class="runner-bib"' not in unknown.data
@@ -248,7 +258,7 @@ async def test_runners_reach_a_connected_screen(live: Live, pool: AsyncConnectio
         await _publish(live.bus, live.race, later)
         omar = await s.next()
         # Nothing came between: the repeat, the other location and the guntime were dropped.
-        assert omar.id == str(later[0].id)
+        assert _number(omar.id) == 3
         assert "Omar Khan" in omar.data
         # Elapsed since the guntime read seven seconds after T0.
         assert "2:53.0" in omar.data
@@ -262,12 +272,14 @@ async def test_runners_reach_a_connected_screen(live: Live, pool: AsyncConnectio
         assert (await again.next()).id == omar.id
         extra = await _store(pool, live.race, [("FINISH", "1187", T0 + timedelta(minutes=10))])
         await _publish(live.bus, live.race, extra)
-        assert (await again.next()).id == str(extra[0].id)
+        assert _number((await again.next()).id) == 4
 
-    # A new screen without an id starts from a snapshot of recent runners, oldest first.
+    # A new screen without an id gets the board as it is now, then live runners.
     async with screen(live) as fresh:
-        ids = [(await fresh.next()).id for _ in range(4)]
-        assert ids == [ann.id, unknown.id, omar.id, str(extra[0].id)]
+        now = await fresh.next()
+        assert (now.event, _number(now.id)) == ("board", 4)
+        recent = now.data[now.data.index('id="recent"') :]
+        assert recent.index("Ann Lee") < recent.index("Chip 9999") < recent.index("Omar Khan")
 
 
 async def test_a_spooled_read_shows_at_once_and_only_once(
@@ -275,6 +287,7 @@ async def test_a_spooled_read_shows_at_once_and_only_once(
 ) -> None:
     race = live.race
     async with screen(live) as s:
+        assert (await s.next()).event == "board"
         (ann,) = await _store(pool, race, [("FINISH", "1187", T0 + timedelta(minutes=20))])
         # While the database was away the collector published it without an id...
         spooled = ReadBatch(
@@ -283,11 +296,12 @@ async def test_a_spooled_read_shows_at_once_and_only_once(
         await live.bus.publish(event_channel(race.event_id), spooled.to_json())
         shown = await s.next()
         assert shown.id == "" and "Ann Lee" in shown.data
-        # ...and again, stored, when the spool drained: the screen does not show it twice.
+        # ...and again, stored, when the spool drained: counted (every worker counts it), but
+        # this screen, which showed it already, does not get it twice.
         await _publish(live.bus, race, [ann])
         omar = await _store(pool, race, [("FINISH", "2305", T0 + timedelta(minutes=21))])
         await _publish(live.bus, race, omar)
-        assert (await s.next()).id == str(omar[0].id)
+        assert _number((await s.next()).id) == 2
 
 
 async def test_polled_feed_answers_304_until_something_changes(
@@ -299,10 +313,10 @@ async def test_polled_feed_answers_304_until_something_changes(
         await _publish(live.bus, live.race, stored)
         first = await http.get(f"/d/{code}/feed")
         assert first.status_code == 200
-        # The feed started with this request and read the database: Ann is there.
+        # The feed started with this request and replayed the database: Ann is there.
         assert "Ann Lee" in first.text
-        # The newest stored read id, and how many provisional runners (none) are shown.
-        assert first.headers["etag"] == f'"{stored[0].id}-0"'
+        # The display's last event id, and how many provisional runners (none) are shown.
+        assert first.headers["etag"].endswith('.1-0"')
         same = await http.get(f"/d/{code}/feed", headers={"If-None-Match": first.headers["etag"]})
         assert same.status_code == 304
         assert same.content == b""
@@ -316,38 +330,51 @@ async def test_polled_feed_answers_304_until_something_changes(
                 break
             assert asyncio.get_running_loop().time() < deadline, "the feed never changed"
             await asyncio.sleep(0.05)
-        assert r.headers["etag"] == f'"{newer[0].id}-0"'
-        assert r.text.index("Omar Khan") < r.text.rindex("Ann Lee")
+        assert r.headers["etag"].endswith('.2-0"')
+        current = r.text[: r.text.index('id="recent"')]
+        assert "Omar Khan" in current and "Ann Lee" not in current
 
         assert (await http.get("/d/aaaaaaaa/feed")).status_code == 404
         assert (await http.get("/d/aaaaaaaa/stream")).status_code == 404
 
 
-def _names(display: Display, event: DisplayEvent) -> str:
-    return f"{event.id}:{event.runner.name}"
+def _number(event_id: str) -> int:
+    """The event number of an SSE id "<epoch>.<number>"."""
+    epoch, _, number = event_id.partition(".")
+    assert len(epoch) == 8, event_id
+    return int(number)
 
 
-async def test_hub_replays_from_the_database_and_cuts_off_slow_screens(
+class _Names:
+    """A renderer for hub tests: each event as "<id>:<name>", the board as "board:<id>"."""
+
+    def event(self, display: Display, shown: Shown) -> str:
+        event = shown.event
+        name = event.runner.name if isinstance(event, (Featured, AlsoFinished)) else "places"
+        return f"{shown.id}:{name}"
+
+    def board(self, state: DisplayState) -> str:
+        return f"board:{state.position}"
+
+
+async def test_hub_resumes_from_its_ring_and_cuts_off_slow_screens(
     pool: AsyncConnectionPool,
 ) -> None:
     race = await _race(pool)
     bus = MemoryBus()
-    # A ring of two frames, so an older Last-Event-ID must be served from the database.
-    hub: DisplayHub[str] = DisplayHub(
-        pool, bus, _names, snapshot_size=2, ring_size=2, client_queue=3
-    )
+    # A ring of two frames: an older Last-Event-ID gets the whole board instead.
+    hub: DisplayHub[str] = DisplayHub(pool, bus, _Names(), ring_size=2, client_queue=3)
     code = race.display.code
     try:
         fast = await hub.connect(code)
         slow = await hub.connect(code)
-        stored: list[StoredRead] = []
+        assert await fast.next(WAIT_S) == "board:0"
         got: list[str | None] = []
         for i in range(6):
             batch = await _store(pool, race, [("FINISH", str(1000 + i), T0 + timedelta(seconds=i))])
             await _publish(bus, race, batch)
-            stored.extend(batch)
             got.append(await fast.next(WAIT_S))
-        assert got == [f"{r.id}:Chip {1000 + i}" for i, r in enumerate(stored)]
+        assert got == [f"{i + 1}:Chip {1000 + i}" for i in range(6)]
         # The slow screen never read: it was cut off, and the fast one got everything anyway.
         assert slow.dropped
         with pytest.raises(Disconnected):
@@ -355,18 +382,65 @@ async def test_hub_replays_from_the_database_and_cuts_off_slow_screens(
                 await slow.next(0.01)
         slow.close()
 
-        resumed = await hub.connect(code, last_event_id=stored[1].id)
-        replay = [await resumed.next(WAIT_S) for _ in range(4)]
-        assert replay == got[2:]
-        assert await resumed.next(0.05) is None
-        resumed.close()
+        epoch = (await hub.state(code)).epoch
+        within = await hub.connect(code, last_event_id=f"{epoch}.4")
+        assert [await within.next(WAIT_S) for _ in range(2)] == got[4:]
+        assert await within.next(0.05) is None
+        within.close()
+        too_old = await hub.connect(code, last_event_id=f"{epoch}.2")
+        assert await too_old.next(WAIT_S) == "board:6"
+        assert await too_old.next(0.05) is None
+        too_old.close()
+        # An id numbered under other rules (the display was edited since) gets the board too.
+        edited = await hub.connect(code, last_event_id="0badc0de.5")
+        assert await edited.next(WAIT_S) == "board:6"
+        edited.close()
+        # A screen that saw more than this worker has (another worker ran ahead) gets
+        # nothing twice.
+        ahead = await hub.connect(code, last_event_id=f"{epoch}.7")
+        batch = await _store(pool, race, [("FINISH", "1006", T0 + timedelta(seconds=6))])
+        await _publish(bus, race, batch)
+        batch = await _store(pool, race, [("FINISH", "1007", T0 + timedelta(seconds=7))])
+        await _publish(bus, race, batch)
+        assert await ahead.next(WAIT_S) == "8:Chip 1007"
+        ahead.close()
 
         state = await hub.state(code)
-        assert [e.id for e in state.events] == [stored[5].id, stored[4].id]
-        assert state.position == stored[5].id
+        assert [r.name for r in state.snapshot.recent][-2:] == ["Chip 1006", "Chip 1007"]
+        assert state.position == 8
         fast.close()
     finally:
         await hub.close()
+
+
+async def test_two_workers_compute_the_same_events(pool: AsyncConnectionPool) -> None:
+    """A worker that starts late replays the history and counts exactly as the first one."""
+    race = await _race(pool)
+    bus = MemoryBus()
+    early: DisplayHub[str] = DisplayHub(pool, bus, _Names())
+    late: DisplayHub[str] = DisplayHub(pool, bus, _Names())
+    code = race.display.code
+    try:
+        first = await early.connect(code)
+        assert await first.next(WAIT_S) == "board:0"
+        seen: list[str | None] = []
+        for i, tag in enumerate(["1187", "9999", "2305", "001187", "4242"]):
+            batch = await _store(pool, race, [("FINISH", tag, T0 + timedelta(seconds=30 * i))])
+            await _publish(bus, race, batch)
+            seen.append(await first.next(WAIT_S))
+        epoch = (await early.state(code)).epoch
+        assert (await late.state(code)).epoch == epoch
+        second = await late.connect(code, last_event_id=f"{epoch}.2")
+        # Resumed from its own replay of the database: the same ids for the same runners.
+        assert [await second.next(WAIT_S) for _ in range(3)] == seen[2:]
+        batch = await _store(pool, race, [("FINISH", "5555", T0 + timedelta(minutes=5))])
+        await _publish(bus, race, batch)
+        assert await first.next(WAIT_S) == await second.next(WAIT_S) == "6:Chip 5555"
+        first.close()
+        second.close()
+    finally:
+        await early.close()
+        await late.close()
 
 
 async def test_hidden_unknown_chips_never_show(pool: AsyncConnectionPool) -> None:
@@ -376,12 +450,13 @@ async def test_hidden_unknown_chips_never_show(pool: AsyncConnectionPool) -> Non
             "UPDATE displays SET show_unknown = false WHERE id = %s", (race.display.id,)
         )
     bus = MemoryBus()
-    hub: DisplayHub[str] = DisplayHub(pool, bus, _names)
+    hub: DisplayHub[str] = DisplayHub(pool, bus, _Names())
     try:
         client = await hub.connect(race.display.code)
+        assert await client.next(WAIT_S) == "board:0"
         stored = await _store(pool, race, [("FINISH", "9999", T0), ("FINISH", "1187", T0)])
         await _publish(bus, race, stored)
-        assert await client.next(WAIT_S) == f"{stored[1].id}:Ann Lee"
+        assert await client.next(WAIT_S) == "1:Ann Lee"
         client.close()
     finally:
         await hub.close()

@@ -22,7 +22,7 @@ from app.settings import Settings
 from app.web.factory import create_app
 from tests.integration.tenancy import Client, TenantSeed, login, seed_tenant
 from tests.integration.test_collector import scalar
-from tests.integration.test_display_stream import T0, WAIT_S, Race, _names, _publish, _store
+from tests.integration.test_display_stream import T0, WAIT_S, Race, _Names, _publish, _store
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,9 +58,10 @@ async def _shown(client: DisplayClient[str], count: int) -> list[str]:
 async def _names_of(pool: AsyncConnectionPool, race: Race, tags: list[str]) -> list[str]:
     """What a fresh screen of the race's display shows for these reads, a minute apart."""
     bus = MemoryBus()
-    hub: DisplayHub[str] = DisplayHub(pool, bus, _names)
+    hub: DisplayHub[str] = DisplayHub(pool, bus, _Names())
     try:
         client = await hub.connect(race.display.code)
+        assert str(await client.next(WAIT_S)).startswith("board:")
         reads = [("FINISH", tag, T0 + timedelta(minutes=i)) for i, tag in enumerate(tags)]
         stored = await _store(pool, race, reads)
         await _publish(bus, race, stored)
@@ -306,12 +307,14 @@ async def test_a_streaming_screen_picks_up_the_unknown_chips_setting(
     race = await _race(pool, seed, "CT-LIVE")
     bus = MemoryBus()
     # Another app process made the edit: this hub only learns it by re-reading its display.
-    hub: DisplayHub[str] = DisplayHub(pool, bus, _names, recheck_s=0.1)
+    hub: DisplayHub[str] = DisplayHub(pool, bus, _Names(), recheck_s=0.1)
     try:
         client = await hub.connect(race.display.code)
+        assert await client.next(WAIT_S) == "board:0"
         stored = await _store(pool, race, [("FINISH", "9999", T0)])
         await _publish(bus, race, stored)
-        assert await client.next(WAIT_S) == f"{stored[0].id}:Chip 9999"
+        assert await client.next(WAIT_S) == "1:Chip 9999"
+        before = (await hub.state(race.display.code)).cursor
 
         await events_service.set_show_unknown(
             pool, seed.tenant_id, seed.event.id, race.display.id, False
@@ -321,13 +324,14 @@ async def test_a_streaming_screen_picks_up_the_unknown_chips_setting(
                 await client.next(WAIT_S)
         client.close()
         # The screen reconnects to a feed with the new rule: unknown chips no longer show.
-        again = await hub.connect(race.display.code, last_event_id=stored[0].id)
+        # Its last id was numbered under the old rules, so it gets the board first.
+        again = await hub.connect(race.display.code, last_event_id=before)
+        assert await again.next(WAIT_S) == "board:0"
         later = await _store(
             pool, race, [("FINISH", "8888", T0 + timedelta(minutes=1)), ("FINISH", "1187", T0)]
         )
         await _publish(bus, race, later)
-        (ann,) = [r.id for r in later if r.tag_code == "1187"]
-        assert await again.next(WAIT_S) == f"{ann}:Ann Lee"
+        assert await again.next(WAIT_S) == "1:Ann Lee"
         assert await again.next(0.05) is None
 
         # In the process that made the edit, reload stops the display's feed at once.

@@ -64,7 +64,7 @@ async def test_an_unknown_chip_is_counted_and_shown_as_its_chip_code(
         text = await until(board, what="both runners on the display")
         # The chip code as read, never presented as a bib or under a name.
         assert "Bib 4242" not in text and ">4242<" not in text
-        unknown = re.search(r'<li class="recent-item recent-unknown">.*?</li>', text)
+        unknown = re.search(r'<li class="recent-item recent-unknown".*?</li>', text)
         assert unknown and '<span class="recent-bib"></span>' in unknown.group(0)
 
         # The timer hides unknown chips: the same display now shows Ann only.

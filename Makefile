@@ -10,7 +10,7 @@ NATIVE_SRC := $(shell find native -name '*.rs' -o -name 'Cargo.toml' -o -name '*
 INSTALLED := $(VENV)/.installed
 NATIVE := $(VENV)/.native
 
-.PHONY: lock run test lint fmt fuzz bench bench-parser bench-ingest bench-import bench-memory system-deps cargo-test pytest imports clean
+.PHONY: lock run test lint fmt fuzz bench bench-parser bench-ingest bench-import bench-memory loadtest system-deps cargo-test pytest imports clean
 
 run: $(INSTALLED) $(NATIVE)
 	$(BIN)/racedisplay run --demo
@@ -78,6 +78,11 @@ bench-import: $(INSTALLED)
 
 bench-memory: $(INSTALLED) $(NATIVE)
 	$(BIN)/python benchmarks/bench_memory.py
+
+# The Locust scenario of issue 6 against a platform it starts itself; report in loadtest-report/.
+# Knobs: LOADTEST_DURATION, LOADTEST_SCREENS, LOADTEST_DISPLAYS, LOADTEST_POLLERS, … (loadtests/README.md).
+loadtest: $(INSTALLED) $(NATIVE)
+	$(BIN)/python loadtests/run.py
 
 # A long fuzz run of the framing (make test runs the same properties with few cases).
 fuzz: $(INSTALLED) $(NATIVE)

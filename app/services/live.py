@@ -176,7 +176,7 @@ def epoch_of(rules: DisplayRules, race: RaceContext) -> str:
 
 
 def parse_event_id(value: str) -> tuple[str, int] | None:
-    """"<epoch>.<number>" → (epoch, number); None for anything else."""
+    """ "<epoch>.<number>" → (epoch, number); None for anything else."""
     epoch, dot, number = value.strip().partition(".")
     if not dot or not epoch or not number.isdigit():
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import uuid4
@@ -403,16 +403,20 @@ class IngestWriter:
             await self._publish(publication)
 
     async def _publish(self, publication: _Publication) -> None:
-        by_session: dict[int, list[StoredRead]] = defaultdict(list)
+        # One message per channel per commit, its reads in id order: an event's displays feed
+        # reads by id, so the reads of two sessions of one commit must not arrive as two
+        # messages whose ids interleave.
+        by_channel: dict[str, tuple[int, Claim, list[StoredRead]]] = {}
         for read in publication.reads:
-            by_session[read.session_id].append(read)
-        for session_id, reads in by_session.items():
-            claim = self.claim_of(session_id)
+            claim = self.claim_of(read.session_id)
             channel = (
                 event_channel(claim.event_id)
                 if claim.event_id is not None
-                else session_channel(session_id)
+                else session_channel(read.session_id)
             )
+            by_channel.setdefault(channel, (read.session_id, claim, []))[2].append(read)
+        for channel, (session_id, claim, reads) in by_channel.items():
+            reads.sort(key=lambda r: r.id)
             message = ReadBatch(
                 session_id, claim.event_id, claim.tenant_id, tuple(reads), publication.provisional
             )

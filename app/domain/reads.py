@@ -57,7 +57,8 @@ class StoredRead:
 
 @dataclass(frozen=True, slots=True)
 class ReadBatch:
-    """What the collector publishes after a commit: the new reads of one session."""
+    """What the collector publishes after a commit: the new reads of one event (every session
+    it claims, in id order; session_id is the first read's), or of one unclaimed session."""
 
     session_id: int
     event_id: int | None

@@ -277,6 +277,46 @@ async def test_a_claimed_session_publishes_on_its_event_channel(harness: Harness
     assert row == (tenant.id, event.id, "EV-2291", "Harbor 10K")
 
 
+async def test_an_events_reads_reach_its_channel_in_id_order_across_sessions(
+    harness: Harness,
+) -> None:
+    """Displays feed an event's reads by id: two providers' reads stored in one commit must
+    not come as two messages whose ids interleave."""
+    pool = harness.pool
+    async with pool.connection() as conn:
+        tenant = await catalog.create_tenant(conn, "twin-timing", "Twin Timing")
+        event = await catalog.create_event(
+            conn, tenant_id=tenant.id, name="Twin 10K", ct_event_id="EV-TWIN"
+        )
+    batches: list[ReadBatch] = []
+
+    async def nothing(_batch: ReadBatch) -> None:
+        return None
+
+    async with harness.bus.subscribe(event_channel(event.id)) as sub:
+        listener = asyncio.create_task(collect(sub, batches, nothing))
+        port = harness.collector.tcp_port
+        left = await RawProvider.connect(port, "twin-left", ct_event_id="EV-TWIN")
+        right = await RawProvider.connect(port, "twin-right", ct_event_id="EV-TWIN")
+        for seq in range(1, 201):
+            left.send(read(seq, tag=str(1000 + seq)))
+            right.send(read(seq, tag=str(2000 + seq)))
+        await left.round_trip()
+        await right.round_trip()
+
+        async def all_published() -> bool:
+            return sum(len(b.reads) for b in batches) >= 400
+
+        await eventually(all_published)
+        listener.cancel()
+        left.close()
+        right.close()
+    ids = [r.id for b in batches for r in b.reads]
+    assert len(ids) == 400 and ids == sorted(ids)
+    # And the commits did mix the two sessions, or this would prove nothing.
+    assert any(len({r.session_id for r in b.reads}) == 2 for b in batches)
+
+
 async def test_status_and_health(harness: Harness) -> None:
     collector = harness.collector
     await replay("127.0.0.1", collector.tcp_port, [RACE])

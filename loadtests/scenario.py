@@ -210,7 +210,9 @@ class ReplayProvider(User):
         # sends it: times and places count from it, and runners are placed once.
         guns = [r for r in load_point(root / "START1", guntimes=True).reads if r.tag == GUN_TAG]
         if guns:
-            reads.insert(0, guns[0])
+            # At its moment on the timeline (reads go out in file order as they come due).
+            at = next((i for i, r in enumerate(reads) if r.epoch_us > guns[0].epoch_us), 0)
+            reads.insert(at, guns[0])
         self.reads = [
             (seq, r.tag, (r.epoch_us - race_from) / 1e6 / speed, r.reader, r.antenna)
             for seq, r in enumerate(reads, start=1)

@@ -41,9 +41,12 @@ class Settings:
     collector_host: str = "127.0.0.1"
     collector_port: int = 61611
     status_port: int = 61612
-    # Ingest batches close at whichever limit is reached first.
+    # An ingest batch takes the reads queued when it starts, up to batch_max_rows, waiting at
+    # most batch_max_ms for more. 0 is group commit: no waiting; reads that arrive while a
+    # batch commits form the next one, so batches grow with the rate and a read in a quiet
+    # moment is stored (and on screens) at once.
     batch_max_rows: int = 2000
-    batch_max_ms: int = 50
+    batch_max_ms: int = 0
     # Zone for provider times that carry none (CTP01 never sends one).
     timing_timezone: str = "UTC"
     # The time-format setting asked of every provider: iso, normal, unix or msecs.

@@ -531,10 +531,8 @@ class PollingScreen(FastHttpUser, _Poller):
 
 
 class NaiveScreen(FastHttpUser, _Poller):
-    """The predecessor's way, as near as this app allows: it had a JSON "current runner"
-    endpoint polled every second; this app has none (and the load test adds nothing to the
-    app), so this screen polls /d/<code>/feed every second WITHOUT If-None-Match and parses
-    the whole body each time."""
+    """The predecessor's way: every second, GET the display's "current runner" as JSON
+    (/d/<code>/current), no caching; a runner counts when it is the current one at a poll."""
 
     host = SCENARIO["base_url"]
     fixed_count = _env_int("LOADTEST_NAIVE", 100)
@@ -551,16 +549,23 @@ class NaiveScreen(FastHttpUser, _Poller):
     @task
     def poll(self) -> None:
         with self.client.get(
-            f"/d/{self.screen.code}/feed", name="/d/[code]/feed (naive)", catch_response=True
+            f"/d/{self.screen.code}/current", name="/d/[code]/current (naive)", catch_response=True
         ) as resp:
             recv = time.time()
-            if resp.status_code == 200:
-                _parsed.pop(resp.content or b"", None)  # no shortcut: parse every body
-                self._observe(resp.content or b"", recv)
-                resp.success()
-            else:
+            if resp.status_code != 200:
                 self.screen.errors += 1
                 resp.failure(f"status {resp.status_code}")
+                return
+            try:
+                runners = json.loads(resp.content or b"{}")["runners"]
+            except (ValueError, KeyError) as exc:
+                self.screen.errors += 1
+                resp.failure(f"not the current-runner JSON: {exc}")
+                return
+            for runner in runners:
+                label = runner["bib"] or runner["name"]
+                self.screen.saw(runner["location"], _chip_of(label), recv, 0)
+            resp.success()
 
 
 # -- directors --------------------------------------------------------------------------------

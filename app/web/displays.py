@@ -1,4 +1,5 @@
-"""Public display screens: the page, its SSE stream and a polled fragment; no login."""
+"""Public display screens: the page, its SSE stream, a polled fragment and the current runner
+as JSON; no login."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream, Template
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
+from app.domain.display_pipeline import RunnerView
 from app.services.live import RECENT_SIZE, Disconnected, DisplayClient, DisplayState
 from app.web.dependencies import HubDep
 from app.web.rendering import HEARTBEAT, RETRY
@@ -83,4 +85,35 @@ async def display_feed(
     return Template("displays/_board.html", context=_board(state), headers=headers)
 
 
-router = Router(path="/d", route_handlers=[display_page, display_stream, display_feed])
+def _runner_json(runner: RunnerView) -> dict[str, Any]:
+    return {
+        "name": runner.name,
+        "bib": runner.bib,
+        "known": runner.known,
+        "location": runner.location,
+        "time": runner.time,
+        "time_basis": runner.time_basis,
+        "chip_time": runner.chip_time,
+        "place": runner.places.overall,
+        "gender_place": runner.places.gender,
+        "age_group": runner.age_group,
+        "age_group_place": runner.places.age_group,
+    }
+
+
+@get("/{code:str}/current")
+async def display_current(code: FromPath[str], hub: HubDep) -> Response[dict[str, Any]]:
+    """The runner (or group) on the display now, as JSON: what the predecessor's screens
+    polled every second, kept for integrations and as the load test's naive baseline."""
+    state = await hub.state(code)
+    body = {
+        "display": state.display.code,
+        "event_id": state.cursor,
+        "runners": [_runner_json(r) for r in state.snapshot.featured],
+    }
+    return Response(body, headers={"Cache-Control": "no-cache"})
+
+
+router = Router(
+    path="/d", route_handlers=[display_page, display_stream, display_feed, display_current]
+)

@@ -337,6 +337,14 @@ async def test_polled_feed_answers_304_until_something_changes(
         assert (await http.get("/d/aaaaaaaa/feed")).status_code == 404
         assert (await http.get("/d/aaaaaaaa/stream")).status_code == 404
 
+        # The current runner as JSON, as the predecessor's screens polled it.
+        current = (await http.get(f"/d/{code}/current")).json()
+        assert current["event_id"] == r.headers["etag"].strip('"').rsplit("-", 1)[0]
+        assert [(x["name"], x["bib"], x["known"]) for x in current["runners"]] == [
+            ("Omar Khan", "7", True)
+        ]
+        assert (await http.get("/d/aaaaaaaa/current")).status_code == 404
+
 
 def _number(event_id: str) -> int:
     """The event number of an SSE id "<epoch>.<number>"."""

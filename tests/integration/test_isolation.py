@@ -45,6 +45,7 @@ PUBLIC = {
     "/d/{code:str}",
     "/d/{code:str}/stream",
     "/d/{code:str}/feed",
+    "/d/{code:str}/current",
     # One-time links: the token is the capability, and it shows only its own invitation/user.
     "/invite/{token:str}",
     "/reset/{token:str}",

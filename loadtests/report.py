@@ -13,13 +13,19 @@ import gzip
 import itertools
 import json
 import math
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-KINDS = (("sse", "SSE screens"), ("poll", "polling screens (ETag)"), ("naive", "naive screens"))
-COLORS = {"sse": "#1f77b4", "poll": "#2ca02c", "naive": "#d62728"}
+KINDS = (
+    ("sse", "SSE screens"),
+    ("probe", "SSE probe screens (one per display, own process)"),
+    ("poll", "polling screens (ETag)"),
+    ("naive", "naive screens"),
+)
+COLORS = {"sse": "#1f77b4", "probe": "#9467bd", "poll": "#2ca02c", "naive": "#d62728"}
 TARGET_P50_MS = 50.0
 TARGET_P99_MS = 250.0
 
@@ -416,3 +422,46 @@ def _plot(
 
 if __name__ == "__main__":
     print(build(Path(sys.argv[1])))
+
+
+def record_in_benchmarks(out: Path, summary: str) -> None:
+    """The run's summary as the "load" section of docs/benchmarks.md (LOADTEST_RECORD=1)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import report as benchmarks  # benchmarks/report.py: one writer for that file
+
+    lines = summary.splitlines()
+    title = lines[0].removeprefix("# Load test ")
+    body = [
+        "## (f) Live displays under load (Locust)",
+        "",
+        f"Command: `make loadtest LOADTEST_REDIS=start` (run {title}; the full report, with "
+        "per-runner latencies and the plot, is written to the git-ignored "
+        f"`loadtest-report/{out.name}/`).  ",
+        f"Machine: {benchmarks.machine()}. Everything, the load generator included, on it.",
+        "",
+    ]
+    for line in lines[1:]:
+        if (
+            line.startswith("![")
+            or line.startswith("First SSE misses")
+            or line.startswith("- screen ")
+        ):
+            continue
+        body.append("#" + line if line.startswith("## ") else line)
+    text = "\n".join(body).replace("\n\n\n", "\n\n").rstrip() + "\n"
+    figures = dict(re.findall(r"\(p50 ([\d.,]+) ms, p99 ([\d.,]+) ms", summary)) or {}
+    p50, p99 = next(iter(figures.items()), ("?", "?"))
+    met = "**met**" if "**met**" in summary.split("## Target")[-1] else "**missed**"
+    naive = re.search(r"\| naive screens \|[^\n]*\| ([\d,]+) \| ([\d,]+) \(", summary)
+    rows = {
+        "f1": f"| (f) read-to-screen, SSE, 1,000 screens: p50 / p99 | {p50} / {p99} ms "
+        f"| ≤ 50 / ≤ 250 ms, 0 errors, none missing | {met} |",
+    }
+    if naive:
+        expected, missed = (int(x.replace(",", "")) for x in naive.groups())
+        share = missed / expected if expected else 0.0
+        rows["f2"] = (
+            f"| (f) naive baseline (current runner as JSON every second): runners never shown "
+            f"| {share:.0%} | ratio, no target | — |"
+        )
+    benchmarks.write_section("load", text, rows)

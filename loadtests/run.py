@@ -182,6 +182,7 @@ def main() -> int:
 
     platform = start_platform(env, out / "platform.log")
     locust: subprocess.Popen[bytes] | None = None
+    probe: subprocess.Popen[bytes] | None = None
     stop_flag = threading.Event()
     sampler: threading.Thread | None = None
     started = time.time()
@@ -249,6 +250,13 @@ def main() -> int:
             f"for {duration}",
             flush=True,
         )
+        probe_log = (out / "probe.log").open("wb")
+        probe = subprocess.Popen(
+            [sys.executable, str(REPO / "loadtests" / "probe.py"), str(out)],
+            cwd=REPO,
+            stdout=probe_log,
+            stderr=probe_log,
+        )
         with (out / "locust.log").open("wb") as log:
             locust = subprocess.Popen(cmd, cwd=REPO, env=locust_env, stdout=log, stderr=log)
             sampler = threading.Thread(
@@ -260,6 +268,9 @@ def main() -> int:
             locust.wait()
     finally:
         stop_flag.set()
+        if probe is not None and probe.poll() is None:
+            probe.terminate()
+            probe.wait(30)
         if sampler is not None:
             sampler.join(5)
         if locust is not None and locust.poll() is None:
@@ -276,6 +287,11 @@ def main() -> int:
     summary = build(out)
     print(summary)
     print(f"\nreport: {out}/summary.md")
+    if os.environ.get("LOADTEST_RECORD") == "1":
+        from report import record_in_benchmarks
+
+        record_in_benchmarks(out, summary)
+        print("recorded in docs/benchmarks.md")
     return 0
 
 

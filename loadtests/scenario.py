@@ -14,7 +14,6 @@ Latency is taken per runner per screen, the first time that screen sees the runn
 from __future__ import annotations
 
 import gzip
-import html
 import itertools
 import json
 import os
@@ -35,6 +34,8 @@ from locust import FastHttpUser, HttpUser, User, between, constant, constant_pac
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from fragments import Runners, chip_reader  # noqa: E402
 
 from app.domain.reads import normalize_tag  # noqa: E402
 from simulator.sources import GUN_TAG, load_point  # noqa: E402
@@ -75,12 +76,8 @@ _seen_file.write("screen,kind,display,location,chip,recv_time,event_id\n")
 _replay_t0: list[float] = []
 
 
-def _chip_of(text: str) -> str:
-    """A bib (participant) or 'Chip X' (unknown chip) shown on screen → normalised chip."""
-    text = html.unescape(text).strip()
-    if text.startswith("Chip "):
-        return normalize_tag(text[5:], TAG_MODE)
-    return BIB_TO_CHIP.get(text, normalize_tag(text, TAG_MODE))
+_chip_of = chip_reader(BIB_TO_CHIP, lambda tag: normalize_tag(tag, TAG_MODE))
+runners_in = Runners(_chip_of)
 
 
 class Screen:
@@ -297,35 +294,6 @@ class ReplayProvider(User):
 
 
 # -- SSE screens ------------------------------------------------------------------------------
-
-# One runner in a fragment: the featured card or a list item names its location, then the
-# participant's bib, or "Chip X" for a chip nobody wears.
-_RUNNER = re.compile(
-    rb'<(?:li|article)[^>]*data-location="([^"]*)"[^>]*>(.*?)</(?:li|article)>', re.S
-)
-_BIB = re.compile(rb'class="[\w-]*-bib">([^<]+)<')
-_CHIP = re.compile(rb'class="[\w-]*-name">(Chip [^<]+)<')
-# A fragment is rendered once per event for every screen: parse it once per process.
-_parsed: dict[bytes, tuple[tuple[str, str], ...]] = {}
-
-
-def runners_in(fragment: bytes) -> tuple[tuple[str, str], ...]:
-    """(location, chip) of every runner a fragment shows."""
-    cached = _parsed.get(fragment)
-    if cached is not None:
-        return cached
-    found: dict[tuple[str, str], None] = {}
-    for raw_location, body in _RUNNER.findall(fragment):
-        location = html.unescape(raw_location.decode())
-        for raw in _BIB.findall(body) + _CHIP.findall(body):
-            text = raw.decode()
-            if text.strip():
-                found[(location, _chip_of(text))] = None
-    result = tuple(found)
-    if len(_parsed) > 20_000:
-        _parsed.clear()
-    _parsed[fragment] = result
-    return result
 
 
 class _Chunked:

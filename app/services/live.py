@@ -44,7 +44,6 @@ from app.pubsub import Bus
 log = logging.getLogger(__name__)
 
 P = TypeVar("P")
-P_co = TypeVar("P_co", covariant=True)
 
 NOT_AVAILABLE = "This display is not available."
 # After a failed bus subscription or database call, wait this long before recovering.
@@ -100,12 +99,15 @@ class DisplayState:
         return f"{self.cursor}-{self.provisional}"
 
 
-class Renderer(Protocol[P_co]):
-    """The web layer's templates: one frame per event, and the whole board for a snapshot."""
+class Renderer(Protocol[P]):
+    """The web layer's templates: one frame per event, the whole board for a snapshot, and
+    several frames as one write."""
 
-    def event(self, display: Display, shown: Shown) -> P_co: ...
+    def event(self, display: Display, shown: Shown) -> P: ...
 
-    def board(self, state: DisplayState) -> P_co: ...
+    def board(self, state: DisplayState) -> P: ...
+
+    def join(self, payloads: Sequence[P]) -> P: ...
 
 
 class Disconnected(Exception):
@@ -187,6 +189,9 @@ def parse_event_id(value: str) -> tuple[str, int] | None:
 class _Frame(Generic[P]):
     id: int
     payload: P
+    # A frame standing for the events of one batch of reads (one write per screen in a
+    # burst, not one per runner): those events' own frames.
+    parts: tuple[_Frame[P], ...] = ()
 
 
 class DisplayClient(Generic[P]):
@@ -240,9 +245,9 @@ class DisplayClient(Generic[P]):
                 return None
             if frame is None:
                 raise Disconnected
-            if 0 < frame.id <= self._after:
-                continue
-            return frame.payload
+            payload = self._unseen(frame)
+            if payload is not None:
+                return payload
 
     def ready(self, limit: int = 64) -> list[P]:
         """Frames queued already, without waiting: a stream writes them with the one it just
@@ -259,9 +264,19 @@ class DisplayClient(Generic[P]):
             if frame is None:
                 self._queue.put_nowait(None)  # the end marker stays for next()
                 break
-            if not 0 < frame.id <= self._after:
-                out.append(frame.payload)
+            payload = self._unseen(frame)
+            if payload is not None:
+                out.append(payload)
         return out
+
+    def _unseen(self, frame: _Frame[P]) -> P | None:
+        """What of a frame this screen has not had yet (it may have resumed ahead of here)."""
+        if not 0 < frame.id <= self._after:
+            if not frame.parts or frame.parts[0].id > self._after or not self._after:
+                return frame.payload
+            fresh = [p.payload for p in frame.parts if p.id > self._after]
+            return self._feed.hub._render.join(fresh) if fresh else None
+        return None
 
     def close(self) -> None:
         if not self._closed:
@@ -398,7 +413,7 @@ class _Feed(Generic[P]):
                     break
                 after = page[-1].id
         for past in kept:
-            self._show(past, offer=False)
+            self._show(past)
 
     async def _catch_up_live(self) -> None:
         """After a lost subscription: what was committed meanwhile, through the live path."""
@@ -436,8 +451,12 @@ class _Feed(Generic[P]):
             if self._provisional
             else set()
         )
+        offered: list[_Frame[P]] = []
         for event in self.pipeline.feed(reads):
-            self._show(event, offer=event.read_id not in seen)
+            frame = self._show(event)
+            if frame is not None and event.read_id not in seen:
+                offered.append(frame)
+        self._fan_out(offered)
 
     def _process_provisional(self, reads: Sequence[StoredRead]) -> None:
         """Reads spooled while the database is away: shown now, through a copy of the pipeline
@@ -452,23 +471,30 @@ class _Feed(Generic[P]):
             self._provisional_order.append(key)
             if len(self._provisional_order) > _SHOWN_PROVISIONAL:
                 self._provisional.discard(self._provisional_order.popleft())
+        frames = []
         for event in probe.feed(numbered):
             self.provisional_shown += 1
-            self._fan_out(self.hub._frame(self.display, Shown(0, event, self.epoch)))
+            frames.append(self.hub._frame(self.display, Shown(0, event, self.epoch)))
+        self._fan_out([f for f in frames if f is not None])
 
-    def _show(self, event: DisplayEvent, *, offer: bool = True) -> None:
+    def _show(self, event: DisplayEvent) -> _Frame[P] | None:
+        """The event's frame, kept in the ring for screens that reconnect."""
         frame = self.hub._frame(self.display, Shown(event.seq + 1, event, self.epoch))
         if frame is None:
-            return
+            return None
         if len(self.ring) >= self.hub._ring_size:
             self.ring.popleft()
         self.ring.append(frame)
-        if offer:
-            self._fan_out(frame)
+        return frame
 
-    def _fan_out(self, frame: _Frame[P] | None) -> None:
-        if frame is None:
+    def _fan_out(self, frames: list[_Frame[P]]) -> None:
+        """The frames of one batch to every screen, as one frame (one write each)."""
+        if not frames:
             return
+        frame = frames[0]
+        if len(frames) > 1:
+            payload = self.hub._render.join([f.payload for f in frames])
+            frame = _Frame(frames[-1].id, payload, tuple(frames))
         for client in list(self.clients):
             client._offer(frame)
 

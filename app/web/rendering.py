@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,6 +61,9 @@ class DisplayRenderer:
         name, template = self._by_kind[type(shown.event)]
         html = template.render(display=display, event=shown.event)
         return sse_frame(shown.stream_id, name, html)
+
+    def join(self, payloads: Sequence[bytes]) -> bytes:
+        return b"".join(payloads)
 
     def board(self, state: DisplayState) -> bytes:
         """The whole board, first on a stream that cannot resume where it left off."""

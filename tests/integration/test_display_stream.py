@@ -354,7 +354,8 @@ def _number(event_id: str) -> int:
 
 
 class _Names:
-    """A renderer for hub tests: each event as "<id>:<name>", the board as "board:<id>"."""
+    """A renderer for hub tests: each event as "<id>:<name>", the board as "board:<id>", the
+    events of one batch of reads on one line each."""
 
     def event(self, display: Display, shown: Shown) -> str:
         event = shown.event
@@ -363,6 +364,9 @@ class _Names:
 
     def board(self, state: DisplayState) -> str:
         return f"board:{state.position}"
+
+    def join(self, payloads: Sequence[str]) -> str:
+        return "\n".join(payloads)
 
 
 async def test_hub_resumes_from_its_ring_and_cuts_off_slow_screens(
@@ -417,6 +421,29 @@ async def test_hub_resumes_from_its_ring_and_cuts_off_slow_screens(
         assert [r.name for r in state.snapshot.recent][-2:] == ["Chip 1006", "Chip 1007"]
         assert state.position == 8
         fast.close()
+    finally:
+        await hub.close()
+
+
+async def test_a_burst_goes_out_as_one_write_and_a_screen_ahead_gets_only_the_rest(
+    pool: AsyncConnectionPool,
+) -> None:
+    race = await _race(pool)
+    bus = MemoryBus()
+    hub: DisplayHub[str] = DisplayHub(pool, bus, _Names())
+    code = race.display.code
+    try:
+        steady = await hub.connect(code)
+        assert await steady.next(WAIT_S) == "board:0"
+        epoch = (await hub.state(code)).epoch
+        # A screen that another worker, a little ahead, already gave event 1.
+        ahead = await hub.connect(code, last_event_id=f"{epoch}.1")
+        burst = [("FINISH", str(3000 + i), T0 + timedelta(seconds=i)) for i in range(3)]
+        await _publish(bus, race, await _store(pool, race, burst))
+        assert await steady.next(WAIT_S) == "1:Chip 3000\n2:Chip 3001\n3:Chip 3002"
+        assert await ahead.next(WAIT_S) == "2:Chip 3001\n3:Chip 3002"
+        steady.close()
+        ahead.close()
     finally:
         await hub.close()
 

@@ -52,7 +52,11 @@ async def _race(pool: AsyncConnectionPool, seed: TenantSeed, ct_event_id: str) -
 
 
 async def _shown(client: DisplayClient[str], count: int) -> list[str]:
-    return [str(await client.next(WAIT_S)) for _ in range(count)]
+    """`count` events, whether they come one by one or as one write (one batch of reads)."""
+    shown: list[str] = []
+    while len(shown) < count:
+        shown.extend(str(await client.next(WAIT_S)).split("\n"))
+    return shown
 
 
 async def _names_of(pool: AsyncConnectionPool, race: Race, tags: list[str]) -> list[str]:

@@ -18,12 +18,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
 # Where each section goes when it is not in the file yet.
-ORDER = ("summary", "parser", "ingest", "import", "memory")
+ORDER = ("summary", "parser", "ingest", "import", "memory", "load", "idle")
 HEADER = (
     "# Benchmarks\n\n"
     "Each section below is written by the script that measures it, with the command, the "
     "machine and the date; `make bench` reruns them all (`make bench-parser`, "
-    "`make bench-ingest`, `make bench-import`, `make bench-memory` one at a time). The "
+    "`make bench-ingest`, `make bench-import`, `make bench-memory` one at a time); the load "
+    "section comes from `make loadtest LOADTEST_REDIS=start LOADTEST_RECORD=1`. The "
     "targets are those of the "
     "2-core machine the project runs on; they are stated here and never asserted by tests.\n"
 )

@@ -1,10 +1,14 @@
-"""Which runners a display fragment shows: shared by the Locust screens and the probe."""
+"""What the load test's parts share: which runners a display fragment shows, and the writer
+of docs/benchmarks.md."""
 
 from __future__ import annotations
 
 import html
+import importlib.util
 import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 # One runner in a fragment: the featured card or a list item names its location, then the
 # participant's bib, or "Chip X" for a chip nobody wears.
@@ -56,3 +60,14 @@ class Runners:
 
     def forget(self, fragment: bytes) -> None:
         self._parsed.pop(fragment, None)
+
+
+def benchmarks_report() -> Any:
+    """benchmarks/report.py, the one writer of docs/benchmarks.md (loaded by path: this
+    folder has a report.py of its own)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_report", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -97,6 +97,9 @@ def main() -> int:
     parser.add_argument("--screens", type=int, default=4000, help="screens at the last step")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before each sample")
+    parser.add_argument(
+        "--record", action="store_true", help="write the figure into docs/benchmarks.md"
+    )
     args = parser.parse_args()
 
     data_dir = Path(os.environ.get("LOADTEST_DATA_DIR") or REPO / "var" / "loadtest").resolve()
@@ -158,11 +161,49 @@ def main() -> int:
         "samples": samples,
     }
     (report_dir / f"{run_id}.json").write_text(json.dumps(result, indent=1))
-    print(
-        f"\none web worker: {slope / 1024:.1f} KiB RSS per idle SSE screen over {int(n[-1])} "
+    line = (
+        f"one web worker: {slope / 1024:.1f} KiB RSS per idle SSE screen over {int(n[-1])} "
         f"screens (base {base / 2**20:.0f} MiB) -> about {fits:,} idle screens in 1 GiB"
     )
+    print("\n" + line)
+    if args.record:
+        _record(args, line, slope, fits, samples)
     return 0
+
+
+def _record(
+    args: argparse.Namespace,
+    line: str,
+    slope: float,
+    fits: int,
+    samples: list[tuple[int, float]],
+) -> None:
+    from fragments import benchmarks_report
+
+    report = benchmarks_report()
+
+    steps = ", ".join(f"{n:,}: {rss / 2**20:.0f} MiB" for n, rss in samples)
+    body = "\n".join(
+        [
+            "## (g) Idle SSE screens one web worker holds in 1 GiB",
+            "",
+            f"Command: `.venv/bin/python loadtests/idle_screens.py --screens {args.screens} "
+            f"--steps {args.steps} --record`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.  ",
+            f"Machine: {report.machine()}.",
+            "",
+            "One `racedisplay web` process; its display's feed warm; screens connected and "
+            "receiving only heartbeats; RSS sampled after each step and fitted by least squares.",
+            "",
+            f"- screens → worker RSS: {steps}",
+            f"- {line}",
+            "",
+        ]
+    )
+    row = {
+        "g1": f"| (g) idle SSE screens per web worker in 1 GiB ({slope / 1024:.1f} KiB each) "
+        f"| {fits:,} | stated, no target | — |"
+    }
+    report.write_section("idle", body, row)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeVar
@@ -56,6 +56,8 @@ _SHOWN_PROVISIONAL = 50_000
 # How often a live feed re-reads its display, its event and the event's participants, so an
 # edit made through any app process reaches screens already open.
 _RECHECK_S = 10.0
+# Rendered frames kept for other displays of the same event and rules (see DisplayHub).
+_RENDERED = 10_000
 # Runners a screen keeps in its finish list and in its "also finished" strip.
 RECENT_SIZE = 20
 
@@ -101,7 +103,8 @@ class DisplayState:
 
 class Renderer(Protocol[P]):
     """The web layer's templates: one frame per event, the whole board for a snapshot, and
-    several frames as one write."""
+    several frames as one write. An event's frame depends on the event only (not on which
+    display of those sharing its rules shows it): it is rendered once for all of them."""
 
     def event(self, display: Display, shown: Shown) -> P: ...
 
@@ -579,6 +582,9 @@ class DisplayHub(Generic[P]):
         self._idle_grace_s = idle_grace_s
         self._recheck_s = recheck_s
         self._feeds: dict[str, _Feed[P]] = {}
+        # Displays of one event under the same rules (the same epoch) compute the same events:
+        # each is rendered once, for all of them (a wall of screens showing one finish line).
+        self._rendered: OrderedDict[tuple[int, str, int], P] = OrderedDict()
         self._closed = False
 
     async def display(self, code: str) -> Display:
@@ -650,11 +656,22 @@ class DisplayHub(Generic[P]):
         return len(stale)
 
     def _frame(self, display: Display, shown: Shown) -> _Frame[P] | None:
+        key = (display.event_id, shown.epoch, shown.id)
+        if shown.id:
+            payload = self._rendered.get(key)
+            if payload is not None:
+                self._rendered.move_to_end(key)
+                return _Frame(shown.id, payload)
         try:
-            return _Frame(shown.id, self._render.event(display, shown))
+            payload = self._render.event(display, shown)
         except Exception:
             log.exception("rendering event %s of display %s failed", shown.id, display.code)
             return None
+        if shown.id:
+            self._rendered[key] = payload
+            if len(self._rendered) > _RENDERED:
+                self._rendered.popitem(last=False)
+        return _Frame(shown.id, payload)
 
     async def _feed(self, code: str) -> _Feed[P]:
         if self._closed:

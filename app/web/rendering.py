@@ -29,6 +29,9 @@ def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates change with a deploy, which restarts the process: without this, every
+        # {% include %} of every display frame stats its file (a syscall per runner per display).
+        auto_reload=False,
     )
     env.filters["utc_time"] = utc_time
     return env

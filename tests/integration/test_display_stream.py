@@ -448,6 +448,44 @@ async def test_a_burst_goes_out_as_one_write_and_a_screen_ahead_gets_only_the_re
         await hub.close()
 
 
+async def test_displays_under_the_same_rules_share_each_rendered_frame(
+    pool: AsyncConnectionPool,
+) -> None:
+    race = await _race(pool)
+    async with pool.connection() as conn:
+        twin = await catalog.create_display(
+            conn,
+            tenant_id=race.tenant_id,
+            event_id=race.event_id,
+            code=new_display_code(),
+            name="Finish line, other side",
+            locations=["FINISH"],
+        )
+    rendered: list[int] = []
+
+    class Counting(_Names):
+        def event(self, display: Display, shown: Shown) -> str:
+            rendered.append(shown.id)
+            return super().event(display, shown)
+
+    bus = MemoryBus()
+    hub: DisplayHub[str] = DisplayHub(pool, bus, Counting())
+    try:
+        one = await hub.connect(race.display.code)
+        two = await hub.connect(twin.code)
+        assert await one.next(WAIT_S) == await two.next(WAIT_S) == "board:0"
+        for i in range(3):
+            batch = await _store(pool, race, [("FINISH", str(4000 + i), T0 + timedelta(seconds=i))])
+            await _publish(bus, race, batch)
+            assert await one.next(WAIT_S) == await two.next(WAIT_S) == f"{i + 1}:Chip {4000 + i}"
+        # Three events for two displays: three renders.
+        assert rendered == [1, 2, 3]
+        one.close()
+        two.close()
+    finally:
+        await hub.close()
+
+
 async def test_two_workers_compute_the_same_events(pool: AsyncConnectionPool) -> None:
     """A worker that starts late replays the history and counts exactly as the first one."""
     race = await _race(pool)

@@ -228,8 +228,8 @@ class Snapshot:
 
 
 # --- formatting ----------------------------------------------------------------------------
-# format_elapsed and format_clock are copied from app.services.live (the domain cannot import
-# services); live.py can import these instead once it uses this pipeline.
+# Screen times: minutes under an hour, tenths truncated. Results files write H:MM:SS.d
+# (app.domain.results), as the results sites want.
 
 
 def format_elapsed(delta: timedelta) -> str:

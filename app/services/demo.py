@@ -9,7 +9,7 @@ from datetime import date
 
 from app.db import catalog
 from app.db.pool import Pool, connection
-from app.domain.catalog import Display, ParticipantIn
+from app.domain.catalog import Display, EventLocation, ParticipantIn
 from app.domain.codes import new_display_code
 from app.domain.reads import CONTROL_TAGS, STRIP_ZEROS, normalize_tag
 from app.services.auth import hash_password
@@ -164,8 +164,20 @@ def demo_participants(
     return people
 
 
+def demo_locations(names: Iterable[str]) -> list[EventLocation]:
+    """The replayed points, kind by name: START…, FINISH…, and splits in between."""
+
+    def kind(name: str) -> str:
+        lowered = name.lower()
+        return "start" if "start" in lowered else "finish" if "finish" in lowered else "split"
+
+    ordered = sorted(set(names), key=lambda n: ({"start": 0, "split": 1, "finish": 2}[kind(n)], n))
+    return [EventLocation(name, kind(name), i) for i, name in enumerate(ordered)]
+
+
 async def seed_demo(pool: Pool, tags: Iterable[str], locations: Iterable[str]) -> DemoInfo:
     """Create the demo once; on later starts return what is there."""
+    locations = list(locations)
     async with connection(pool) as conn:
         tenant = await catalog.get_tenant_by_slug(conn, DEMO_TENANT)
         if tenant is None:
@@ -187,6 +199,13 @@ async def seed_demo(pool: Pool, tags: Iterable[str], locations: Iterable[str]) -
                 name=DEMO_EVENT_NAME,
                 event_date=date(2021, 5, 8),
                 ct_event_id=DEMO_CT_EVENT_ID,
+                # The 2021 course starts on the finish mats: crossings in the first ten
+                # minutes after the gun are starts, not finishes.
+                min_finish_s=600,
+            )
+            # Start mats give chip times, finish mats place runners (once), splits show.
+            await catalog.replace_event_locations(
+                conn, tenant.id, event.id, demo_locations(locations)
             )
         people = demo_participants(tags, tag_mode=event.tag_mode)
         await catalog.upsert_participants(conn, tenant.id, event.id, people)

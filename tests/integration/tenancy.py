@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -13,10 +16,28 @@ from psycopg_pool import AsyncConnectionPool
 from app.db import catalog, timing
 from app.domain.catalog import Event
 from app.services.auth import hash_password
+from app.settings import Settings
+from app.web.factory import create_app
 from tests.integration.test_collector import RawProvider
 
 PASSWORD = "correct horse battery staple"
 Client = AsyncTestClient[Litestar]
+
+
+@asynccontextmanager
+async def app_client(db_url: str, **settings: Any) -> AsyncIterator[Client]:
+    """The app over its own pool, as a browser on https reaches it. No collector listens at
+    the status URL: pages must cope with an unreachable one."""
+    config = Settings(
+        database_url=db_url,
+        secret_key="test-secret-" + "x" * 40,
+        collector_status_url="http://127.0.0.1:9/status",
+        **settings,
+    )
+    async with Client(app=create_app(config), base_url="https://testserver.local") as client:
+        yield client
+
+
 _CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 

@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from app.settings import Settings
-from app.web.factory import create_app
-from tests.integration.tenancy import Client, TenantSeed, csrf, login, seed_tenant
+from tests.integration.tenancy import Client, TenantSeed, app_client, csrf, login, seed_tenant
 from tests.integration.test_collector import scalar
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,13 +24,7 @@ async def tenants(pool: AsyncConnectionPool) -> tuple[TenantSeed, TenantSeed]:
 
 @pytest.fixture
 async def client(db_url: str, tenants: tuple[TenantSeed, TenantSeed]) -> AsyncIterator[Client]:
-    settings = Settings(
-        database_url=db_url,
-        secret_key="test-secret-" + "x" * 40,
-        # Nothing listens here: the pages must cope with an unreachable collector.
-        collector_status_url="http://127.0.0.1:9/status",
-    )
-    async with Client(app=create_app(settings), base_url="https://testserver.local") as c:
+    async with app_client(db_url) as c:
         yield c
 
 

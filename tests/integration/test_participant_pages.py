@@ -13,9 +13,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from app.domain.upload_files import MAX_UPLOAD_BYTES
-from app.settings import Settings
-from app.web.factory import create_app
-from tests.integration.tenancy import Client, TenantSeed, login, seed_tenant
+from tests.integration.tenancy import Client, TenantSeed, app_client, login, seed_tenant
 from tests.integration.test_collector import scalar
 
 pytestmark = pytest.mark.timeout(60)
@@ -36,12 +34,7 @@ async def web(
 ) -> AsyncIterator[tuple[Client, TenantSeed, TenantSeed]]:
     mine = await seed_tenant(pool, "field-timing", "Field 10K")
     rival = await seed_tenant(pool, "rival-timing", "Secret Marathon")
-    settings = Settings(
-        database_url=db_url,
-        secret_key="test-secret-" + "x" * 40,
-        collector_status_url="http://127.0.0.1:9/status",
-    )
-    async with Client(app=create_app(settings), base_url="https://testserver.local") as c:
+    async with app_client(db_url) as c:
         yield c, mine, rival
 
 

@@ -24,13 +24,11 @@ from app.providers.http import RetryPolicy
 from app.providers.secrets import CredentialBox, new_key
 from app.services import provider_sync as service
 from app.services.provider_sync import SyncConfig, SyncScheduler
-from app.settings import Settings
-from app.web.factory import create_app
 from tests.integration.providers.stub_server import Reply, Seen, Stub
 from tests.integration.providers.test_eventbrite import ATTENDEES as EB_ATTENDEES
 from tests.integration.providers.test_eventbrite import TOKEN as EB_TOKEN
 from tests.integration.providers.test_eventbrite import install as install_eventbrite
-from tests.integration.tenancy import Client, TenantSeed, login, seed_tenant
+from tests.integration.tenancy import Client, TenantSeed, app_client, login, seed_tenant
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -539,14 +537,8 @@ async def test_a_schedule_ends_at_its_until_time(
 
 @pytest.fixture
 async def client(db_url: str, seed: TenantSeed, stub: Stub) -> AsyncIterator[Client]:
-    settings = Settings(
-        database_url=db_url,
-        secret_key="test-secret-" + "x" * 40,
-        collector_status_url="http://127.0.0.1:9/status",
-        credentials_key=CREDENTIALS_KEY,
-        runsignup_base_url=stub.url,
-    )
-    async with Client(app=create_app(settings), base_url="https://testserver.local") as c:
+    keys = {"credentials_key": CREDENTIALS_KEY, "runsignup_base_url": stub.url}
+    async with app_client(db_url, **keys) as c:
         yield c
 
 

@@ -26,10 +26,8 @@ from app.providers.runsignup import RunSignup
 from app.services import provider_sync
 from app.services import results as service
 from app.services.provider_sync import SyncConfig
-from app.settings import Settings
-from app.web.factory import create_app
 from tests.integration.providers.stub_server import Reply, Seen, Stub
-from tests.integration.tenancy import Client, TenantSeed, login, seed_tenant
+from tests.integration.tenancy import Client, TenantSeed, app_client, login, seed_tenant
 from tests.integration.test_provider_sync import CREDENTIALS_KEY, KEY, SECRET, FakeRunSignup
 
 pytestmark = pytest.mark.timeout(60)
@@ -289,14 +287,8 @@ def stub() -> Iterator[Stub]:
 
 @pytest.fixture
 async def client(db_url: str, seeded: Seeded, stub: Stub) -> AsyncIterator[Client]:
-    settings = Settings(
-        database_url=db_url,
-        secret_key="test-secret-" + "x" * 40,
-        collector_status_url="http://127.0.0.1:9/status",
-        credentials_key=CREDENTIALS_KEY,
-        runsignup_base_url=stub.url,
-    )
-    async with Client(app=create_app(settings), base_url="https://testserver.local") as c:
+    keys = {"credentials_key": CREDENTIALS_KEY, "runsignup_base_url": stub.url}
+    async with app_client(db_url, **keys) as c:
         yield c
 
 

@@ -18,9 +18,7 @@ from app.pubsub import MemoryBus
 from app.services import events as events_service
 from app.services.chip_files import import_chip_file
 from app.services.live import Disconnected, DisplayClient, DisplayHub
-from app.settings import Settings
-from app.web.factory import create_app
-from tests.integration.tenancy import Client, TenantSeed, login, seed_tenant
+from tests.integration.tenancy import Client, TenantSeed, app_client, login, seed_tenant
 from tests.integration.test_collector import scalar
 from tests.integration.test_display_stream import T0, WAIT_S, Race, _Names, _publish, _store
 
@@ -170,12 +168,7 @@ async def web(
 ) -> AsyncIterator[tuple[Client, TenantSeed, TenantSeed]]:
     mine = await seed_tenant(pool, "harbor-timing", "Harbor 10K")
     rival = await seed_tenant(pool, "rival-timing", "Secret Marathon")
-    settings = Settings(
-        database_url=db_url,
-        secret_key="test-secret-" + "x" * 40,
-        collector_status_url="http://127.0.0.1:9/status",
-    )
-    async with Client(app=create_app(settings), base_url="https://testserver.local") as c:
+    async with app_client(db_url) as c:
         yield c, mine, rival
 
 

@@ -454,6 +454,13 @@ class _Poller:
         self.screen = Screen(self.kind, display)
         self.etag = ""
 
+    def on_start(self) -> None:
+        self._setup()
+        self.screen.started = time.time()
+
+    def on_stop(self) -> None:
+        self.screen.ended = time.time()
+
     def _observe(self, body: bytes, recv: float) -> None:
         for location, chip in runners_in(body):
             self.screen.saw(location, chip, recv, 0)
@@ -462,20 +469,13 @@ class _Poller:
 _poll_ids = itertools.count()
 
 
-class PollingScreen(FastHttpUser, _Poller):
+class PollingScreen(_Poller, FastHttpUser):
     """A screen that cannot hold SSE: /d/<code>/feed with If-None-Match, every second."""
 
     host = SCENARIO["base_url"]
     fixed_count = _env_int("LOADTEST_POLLERS", 100)
     wait_time = constant_pacing(1.0)
     kind = "poll"
-
-    def on_start(self) -> None:
-        self._setup()
-        self.screen.started = time.time()
-
-    def on_stop(self) -> None:
-        self.screen.ended = time.time()
 
     @task
     def poll(self) -> None:
@@ -498,7 +498,7 @@ class PollingScreen(FastHttpUser, _Poller):
                 resp.failure(f"status {resp.status_code}")
 
 
-class NaiveScreen(FastHttpUser, _Poller):
+class NaiveScreen(_Poller, FastHttpUser):
     """The predecessor's way: every second, GET the display's "current runner" as JSON
     (/d/<code>/current), no caching; a runner counts when it is the current one at a poll."""
 
@@ -506,13 +506,6 @@ class NaiveScreen(FastHttpUser, _Poller):
     fixed_count = _env_int("LOADTEST_NAIVE", 100)
     wait_time = constant_pacing(1.0)
     kind = "naive"
-
-    def on_start(self) -> None:
-        self._setup()
-        self.screen.started = time.time()
-
-    def on_stop(self) -> None:
-        self.screen.ended = time.time()
 
     @task
     def poll(self) -> None:

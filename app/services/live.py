@@ -1,15 +1,17 @@
 """The live display feed: bus reads in, one rendered frame per display event out, shared by
 every screen of the display in this process.
 
-Each display's feed runs `app.domain.display_pipeline` over the event's whole read stream in
-read-id order, from the first read (replayed at start) to the live bus. The pipeline is
-deterministic, so every app worker computes the same events with the same ids (its sequence
-number plus one): a screen can reconnect to any worker and resume by Last-Event-ID.
+A timeline runs `app.domain.display_pipeline` over one event's whole read stream in read-id
+order, from the first read (replayed at start) to the live bus, under one set of display rules.
+The pipeline is deterministic, so every app worker computes the same events with the same ids
+(its sequence number plus one): a screen can reconnect to any worker and resume by
+Last-Event-ID. Displays of an event with the same rules share one timeline.
 
 Rendering belongs to the web layer (only it imports Jinja), yet a frame must be rendered once
 per display event, not once per screen. So the web layer hands DisplayHub a `Renderer` when
-it builds the hub; each feed calls it once per event and fans the returned payload (bytes of
-an SSE frame) out to every screen, keeping the recent frames for reconnects.
+it builds the hub; each display's feed renders its timeline's events through it (once for all
+displays of the timeline) and fans the returned payload (bytes of an SSE frame) out to every
+screen, keeping the recent frames for reconnects.
 """
 
 from __future__ import annotations
@@ -287,9 +289,207 @@ class DisplayClient(Generic[P]):
             self._feed.detach(self)
 
 
+class _Timeline(Generic[P]):
+    """One event under one set of rules in this process: one bus subscription, one pipeline,
+    the recent events. Displays of that event with the same rules (same epoch) compute the
+    same events, so they share it: a wall of screens over many displays costs one pipeline
+    per rule set, not one per display."""
+
+    def __init__(self, hub: DisplayHub[P], display: Display, race: RaceContext, epoch: str) -> None:
+        self.hub = hub
+        self.tenant_id = display.tenant_id
+        self.event_id = display.event_id
+        self.key = (display.event_id, epoch)
+        self.race = race
+        self.epoch = epoch
+        # Feeds using this timeline; `feeds` are those that have joined and get its events.
+        self.members: set[_Feed[P]] = set()
+        self.feeds: set[_Feed[P]] = set()
+        self.recent: deque[Shown] = deque(maxlen=hub._ring_size)
+        # Normalised chip → entrant; the pipeline reads it, _changed updates it in place.
+        self.entrants: dict[str, Entrant] = {}
+        self.pipeline = DisplayPipeline(display_rules(display), race, self.entrants)
+        self._entrants_version: tuple[object, ...] = ()
+        self.provisional_shown = 0
+        self._provisional: set[tuple[object, ...]] = set()
+        self._provisional_order: deque[tuple[object, ...]] = deque()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Marks a start-up error as retrieved even when every waiter has gone away.
+        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        name = f"{display.event_id}.{epoch}"
+        self.task = asyncio.create_task(self._run(), name=f"display-timeline-{name}")
+        self.watcher = asyncio.create_task(self._watch(), name=f"display-timeline-watch-{name}")
+
+    @property
+    def position(self) -> int:
+        """The id of the last event (0 before the first)."""
+        return self.pipeline.last_seq + 1
+
+    def stop(self) -> None:
+        self.task.cancel()
+        if self.watcher is not asyncio.current_task():
+            self.watcher.cancel()
+        if not self.ready.done():
+            self.ready.set_exception(Unavailable("the live feed of this display restarted"))
+
+    async def _run(self) -> None:
+        first = True
+        channel = event_channel(self.event_id)
+        while True:
+            try:
+                async with self.hub._bus.subscribe(channel) as sub:
+                    # Subscribed before reading the database, so nothing falls in between.
+                    if first:
+                        await self._prime()
+                        first = False
+                    else:
+                        await self._catch_up_live()
+                    if not self.ready.done():
+                        self.ready.set_result(None)
+                    async for _channel, message in sub:
+                        self._on_message(message)
+                log.warning("bus subscription of event %s ended", self.event_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self.ready.done():
+                    self.ready.set_exception(exc)
+                    return
+                log.warning(
+                    "live feed of event %s failed (%r); recovering from the database",
+                    self.event_id,
+                    exc,
+                )
+            await asyncio.sleep(_RETRY_S)
+
+    async def _prime(self) -> None:
+        """The event's whole read history through the pipeline: the same state, places and
+        ids as every other worker, and the recent events for screens that reconnect."""
+        async with tenant_connection(self.hub._pool, self.tenant_id) as conn:
+            self._entrants_version = await catalog.event_entrants_version(
+                conn, self.tenant_id, self.event_id
+            )
+            self.entrants.update(await catalog.event_entrants(conn, self.tenant_id, self.event_id))
+            after = 0
+            while True:
+                page = await timing.event_reads_after(
+                    conn, self.tenant_id, self.event_id, after, limit=_HISTORY_PAGE
+                )
+                for past in self.pipeline.replay(page, keep_last=self.hub._ring_size):
+                    self.recent.append(Shown(past.seq + 1, past, self.epoch))
+                if len(page) < _HISTORY_PAGE:
+                    break
+                after = page[-1].id
+
+    async def _catch_up_live(self) -> None:
+        """After a lost subscription: what was committed meanwhile, through the live path."""
+        while True:
+            async with tenant_connection(self.hub._pool, self.tenant_id) as conn:
+                reads = await timing.event_reads_after(
+                    conn,
+                    self.tenant_id,
+                    self.event_id,
+                    self.pipeline.last_read_id,
+                    limit=_HISTORY_PAGE,
+                )
+            self._process(reads)
+            if len(reads) < _HISTORY_PAGE:
+                return
+
+    def _on_message(self, message: bytes) -> None:
+        try:
+            batch = ReadBatch.from_json(message)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("undecodable read batch on the bus: %r", exc)
+            return
+        # Defence in depth: the channel is per event, but a display never shows foreign reads.
+        if batch.tenant_id != self.tenant_id or batch.event_id != self.event_id:
+            return
+        if batch.provisional:
+            self._process_provisional(batch.reads)
+        else:
+            self._process(batch.reads)
+
+    def _process(self, reads: Sequence[StoredRead]) -> None:
+        """Stored reads in id order. Reads a screen here already saw provisionally still go
+        through the pipeline (every worker must count them), but are not offered again."""
+        seen = (
+            {r.id for r in reads if _natural_key(r) in self._provisional}
+            if self._provisional
+            else set()
+        )
+        shown = [Shown(e.seq + 1, e, self.epoch) for e in self.pipeline.feed(reads)]
+        if not shown:
+            return
+        self.recent.extend(shown)
+        for feed in list(self.feeds):
+            feed.deliver(shown, seen)
+
+    def _process_provisional(self, reads: Sequence[StoredRead]) -> None:
+        """Reads spooled while the database is away: shown now, through a copy of the pipeline
+        (they come back with ids later and must not enter the real state twice)."""
+        probe = self.pipeline.fork()
+        base = probe.last_read_id
+        numbered = [replace(r, id=base + i) for i, r in enumerate(reads, 1)]
+        for read in reads:
+            key = _natural_key(read)
+            self._provisional.add(key)
+            self._provisional_order.append(key)
+            if len(self._provisional_order) > _SHOWN_PROVISIONAL:
+                self._provisional.discard(self._provisional_order.popleft())
+        shown = [Shown(0, e, self.epoch) for e in probe.feed(numbered)]
+        self.provisional_shown += len(shown)
+        for feed in list(self.feeds):
+            feed.deliver_provisional(shown)
+
+    async def _watch(self) -> None:
+        """Now and then, re-read the event and its participants.
+
+        A changed event (zone, tag mode, locations…) stops the timeline and its displays'
+        feeds: their screens reconnect (an SSE screen by itself, a polling one at its next
+        poll) to feeds built with the new settings. New or edited participants are loaded in
+        place and count from the next read on. This reaches edits made through any app
+        process; the editing process also stops its feeds at once.
+        """
+        await asyncio.wait({self.ready})
+        if self.ready.cancelled() or self.ready.exception() is not None:
+            return
+        while True:
+            await asyncio.sleep(self.hub._recheck_s)
+            try:
+                changed = await self._changed()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The database is away: the timeline recovers by itself; check again later.
+                log.debug("event %s settings check failed: %r", self.event_id, exc)
+                continue
+            if changed:
+                log.info("event %s changed; restarting its live feeds", self.event_id)
+                self.hub._stop_timeline(self)
+                return
+
+    async def _changed(self) -> bool:
+        async with tenant_connection(self.hub._pool, self.tenant_id) as conn:
+            event = await catalog.get_event(conn, self.tenant_id, self.event_id)
+            if event is None:
+                return True
+            locations = await catalog.list_event_locations(conn, self.tenant_id, self.event_id)
+            if race_context(event, locations) != self.race:
+                return True
+            version = await catalog.event_entrants_version(conn, self.tenant_id, self.event_id)
+            if version != self._entrants_version:
+                fresh = dict(await catalog.event_entrants(conn, self.tenant_id, self.event_id))
+                # In place, between two awaits: the pipeline never sees a half-updated map.
+                self.entrants.clear()
+                self.entrants.update(fresh)
+                self._entrants_version = version
+        return False
+
+
 class _Feed(Generic[P]):
-    """One display in this process: subscribes once, runs the pipeline once, renders each
-    event once and fans it out to its screens."""
+    """One display in this process: its timeline's events rendered once each (shared with
+    the other displays of the timeline), the recent frames, and its screens."""
 
     def __init__(self, hub: DisplayHub[P], display: Display) -> None:
         self.hub = hub
@@ -298,26 +498,21 @@ class _Feed(Generic[P]):
         self.ring: deque[_Frame[P]] = deque()
         self.last_used = time.monotonic()
         self.reap_handle: asyncio.TimerHandle | None = None
-        self.pipeline: DisplayPipeline | None = None
-        # Normalised chip → entrant; the pipeline reads it, _refresh_entrants updates it.
-        self.entrants: dict[str, Entrant] = {}
-        self._entrants_version: tuple[object, ...] = ()
-        # What the feed took from the event (zone, tag mode, locations…), to notice edits.
-        self.race: RaceContext | None = None
-        self.epoch = ""
-        self.provisional_shown = 0
-        self._provisional: set[tuple[object, ...]] = set()
-        self._provisional_order: deque[tuple[object, ...]] = deque()
+        self.timeline: _Timeline[P] | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # Marks a start-up error as retrieved even when every waiter has gone away.
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self.task = asyncio.create_task(self._run(), name=f"display-feed-{display.code}")
-        self.watcher = asyncio.create_task(self._watch(), name=f"display-watch-{display.code}")
+        self.task = asyncio.create_task(self._start(), name=f"display-feed-{display.code}")
+
+    @property
+    def epoch(self) -> str:
+        assert self.timeline is not None
+        return self.timeline.epoch
 
     @property
     def position(self) -> int:
         """The id of the last event of this display (0 before the first)."""
-        return 0 if self.pipeline is None else self.pipeline.last_seq + 1
+        assert self.timeline is not None
+        return self.timeline.position
 
     @property
     def covered_from(self) -> int:
@@ -325,14 +520,53 @@ class _Feed(Generic[P]):
         return self.ring[0].id - 1 if self.ring else self.position
 
     def state(self) -> DisplayState:
-        assert self.pipeline is not None
+        timeline = self.timeline
+        assert timeline is not None
         return DisplayState(
             self.display,
-            self.pipeline.snapshot(),
-            self.position,
-            self.epoch,
-            self.provisional_shown,
+            timeline.pipeline.snapshot(),
+            timeline.position,
+            timeline.epoch,
+            timeline.provisional_shown,
         )
+
+    async def _start(self) -> None:
+        """Join the timeline of this display's event and rules (starting it if need be), then
+        watch the display's own settings."""
+        try:
+            d = self.display
+            async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
+                event = await catalog.get_event(conn, d.tenant_id, d.event_id)
+                if event is None:
+                    raise NotFound(NOT_AVAILABLE)
+                locations = await catalog.list_event_locations(conn, d.tenant_id, d.event_id)
+            timeline = self.hub._timeline(self, race_context(event, locations))
+            self.timeline = timeline
+            await asyncio.shield(timeline.ready)
+            # In one step with no await: the ring and the live events meet without a gap.
+            for shown in timeline.recent:
+                self._show(shown)
+            timeline.feeds.add(self)
+            self.ready.set_result(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.ready.set_exception(exc)
+            return
+        while True:
+            await asyncio.sleep(self.hub._recheck_s)
+            try:
+                async with connection(self.hub._pool) as conn:
+                    display = await catalog.get_display_by_code(conn, d.code)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("display %s settings check failed: %r", d.code, exc)
+                continue
+            if display != d:
+                log.info("display %s changed; restarting its feed", d.code)
+                self.hub._stop(self)
+                return
 
     def attach(self, client: DisplayClient[P]) -> None:
         self.clients.add(client)
@@ -348,141 +582,31 @@ class _Feed(Generic[P]):
         self.last_used = time.monotonic()
 
     def stop(self) -> None:
-        self.task.cancel()
-        if self.watcher is not asyncio.current_task():
-            self.watcher.cancel()
+        if self.task is not asyncio.current_task():
+            self.task.cancel()
         if self.reap_handle is not None:
             self.reap_handle.cancel()
         for client in list(self.clients):
             client._end()
         self.clients.clear()
 
-    async def _run(self) -> None:
-        first = True
-        channel = event_channel(self.display.event_id)
-        while True:
-            try:
-                async with self.hub._bus.subscribe(channel) as sub:
-                    # Subscribed before reading the database, so nothing falls in between.
-                    if first:
-                        await self._prime()
-                        first = False
-                    else:
-                        await self._catch_up_live()
-                    if not self.ready.done():
-                        self.ready.set_result(None)
-                    async for _channel, message in sub:
-                        self._on_message(message)
-                log.warning("bus subscription of display %s ended", self.display.code)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not self.ready.done():
-                    self.ready.set_exception(exc)
-                    return
-                log.warning(
-                    "display %s feed failed (%r); recovering from the database",
-                    self.display.code,
-                    exc,
-                )
-            await asyncio.sleep(_RETRY_S)
-
-    async def _prime(self) -> None:
-        """The event's whole read history through the pipeline: the same state, places and
-        ids as every other worker, and the recent frames for screens that reconnect."""
-        d = self.display
-        async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
-            event = await catalog.get_event(conn, d.tenant_id, d.event_id)
-            if event is None:
-                raise NotFound(NOT_AVAILABLE)
-            locations = await catalog.list_event_locations(conn, d.tenant_id, d.event_id)
-            self._entrants_version = await catalog.event_entrants_version(
-                conn, d.tenant_id, d.event_id
-            )
-            self.entrants.update(await catalog.event_entrants(conn, d.tenant_id, d.event_id))
-            self.race = race_context(event, locations)
-            rules = display_rules(d)
-            self.epoch = epoch_of(rules, self.race)
-            self.pipeline = DisplayPipeline(rules, self.race, self.entrants)
-            kept: list[DisplayEvent] = []
-            after = 0
-            while True:
-                page = await timing.event_reads_after(
-                    conn, d.tenant_id, d.event_id, after, limit=_HISTORY_PAGE
-                )
-                kept.extend(self.pipeline.replay(page, keep_last=self.hub._ring_size))
-                del kept[: -self.hub._ring_size or None]
-                if len(page) < _HISTORY_PAGE:
-                    break
-                after = page[-1].id
-        for past in kept:
-            self._show(past)
-
-    async def _catch_up_live(self) -> None:
-        """After a lost subscription: what was committed meanwhile, through the live path."""
-        d = self.display
-        assert self.pipeline is not None
-        while True:
-            async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
-                reads = await timing.event_reads_after(
-                    conn, d.tenant_id, d.event_id, self.pipeline.last_read_id, limit=_HISTORY_PAGE
-                )
-            self._process(reads)
-            if len(reads) < _HISTORY_PAGE:
-                return
-
-    def _on_message(self, message: bytes) -> None:
-        try:
-            batch = ReadBatch.from_json(message)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("undecodable read batch on the bus: %r", exc)
-            return
-        # Defence in depth: the channel is per event, but a display never shows foreign reads.
-        if batch.tenant_id != self.display.tenant_id or batch.event_id != self.display.event_id:
-            return
-        if batch.provisional:
-            self._process_provisional(batch.reads)
-        else:
-            self._process(batch.reads)
-
-    def _process(self, reads: Sequence[StoredRead]) -> None:
-        """Stored reads in id order. Reads a screen here already saw provisionally still go
-        through the pipeline (every worker must count them), but are not offered again."""
-        assert self.pipeline is not None
-        seen = (
-            {r.id for r in reads if _natural_key(r) in self._provisional}
-            if self._provisional
-            else set()
-        )
-        offered: list[_Frame[P]] = []
-        for event in self.pipeline.feed(reads):
-            frame = self._show(event)
-            if frame is not None and event.read_id not in seen:
+    def deliver(self, shown: Sequence[Shown], offered_before: set[int]) -> None:
+        """A batch's events: each into the ring, and to the screens as one frame, but those
+        of reads already offered here provisionally."""
+        offered = []
+        for s in shown:
+            frame = self._show(s)
+            if frame is not None and s.event.read_id not in offered_before:
                 offered.append(frame)
         self._fan_out(offered)
 
-    def _process_provisional(self, reads: Sequence[StoredRead]) -> None:
-        """Reads spooled while the database is away: shown now, through a copy of the pipeline
-        (they come back with ids later and must not enter the real state twice)."""
-        assert self.pipeline is not None
-        probe = self.pipeline.fork()
-        base = probe.last_read_id
-        numbered = [replace(r, id=base + i) for i, r in enumerate(reads, 1)]
-        for read in reads:
-            key = _natural_key(read)
-            self._provisional.add(key)
-            self._provisional_order.append(key)
-            if len(self._provisional_order) > _SHOWN_PROVISIONAL:
-                self._provisional.discard(self._provisional_order.popleft())
-        frames = []
-        for event in probe.feed(numbered):
-            self.provisional_shown += 1
-            frames.append(self.hub._frame(self.display, Shown(0, event, self.epoch)))
+    def deliver_provisional(self, shown: Sequence[Shown]) -> None:
+        frames = [self.hub._frame(self.display, s) for s in shown]
         self._fan_out([f for f in frames if f is not None])
 
-    def _show(self, event: DisplayEvent) -> _Frame[P] | None:
+    def _show(self, shown: Shown) -> _Frame[P] | None:
         """The event's frame, kept in the ring for screens that reconnect."""
-        frame = self.hub._frame(self.display, Shown(event.seq + 1, event, self.epoch))
+        frame = self.hub._frame(self.display, shown)
         if frame is None:
             return None
         if len(self.ring) >= self.hub._ring_size:
@@ -501,51 +625,6 @@ class _Feed(Generic[P]):
         for client in list(self.clients):
             client._offer(frame)
 
-    async def _watch(self) -> None:
-        """Now and then, re-read the display, its event and the event's participants.
-
-        A changed display or event stops the feed: its screens reconnect (an SSE screen by
-        itself, a polling one at its next poll) to a new feed built with the new rules. New or
-        edited participants are loaded in place and count from the next read on. This reaches
-        edits made through any app process; the editing process also stops its feeds at once.
-        """
-        await asyncio.wait({self.ready})
-        if self.ready.cancelled() or self.ready.exception() is not None:
-            return
-        while True:
-            await asyncio.sleep(self.hub._recheck_s)
-            try:
-                changed = await self._changed()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The database is away: the feed recovers by itself; check again later.
-                log.debug("display %s settings check failed: %r", self.display.code, exc)
-                continue
-            if changed:
-                log.info("display %s or its event changed; restarting its feed", self.display.code)
-                self.hub._stop(self)
-                return
-
-    async def _changed(self) -> bool:
-        d = self.display
-        async with tenant_connection(self.hub._pool, d.tenant_id) as conn:
-            display = await catalog.get_display_by_code(conn, d.code)
-            event = await catalog.get_event(conn, d.tenant_id, d.event_id)
-            if display != d or event is None:
-                return True
-            locations = await catalog.list_event_locations(conn, d.tenant_id, d.event_id)
-            if race_context(event, locations) != self.race:
-                return True
-            version = await catalog.event_entrants_version(conn, d.tenant_id, d.event_id)
-            if version != self._entrants_version:
-                fresh = dict(await catalog.event_entrants(conn, d.tenant_id, d.event_id))
-                # In place, between two awaits: the pipeline never sees a half-updated map.
-                self.entrants.clear()
-                self.entrants.update(fresh)
-                self._entrants_version = version
-        return False
-
 
 def _natural_key(read: StoredRead) -> tuple[object, ...]:
     """What identifies a read before and after it is stored (the database id aside)."""
@@ -555,12 +634,13 @@ def _natural_key(read: StoredRead) -> tuple[object, ...]:
 class DisplayHub(Generic[P]):
     """Every live display of this app process, one feed per display code.
 
-    A feed starts with its first screen (or poll), subscribes to its event's bus channel,
-    replays the event's reads, renders each display event once through the renderer, and keeps
+    A feed starts with its first screen (or poll) and joins the timeline of its event and
+    rules (which subscribes to the event's bus channel and replays its reads, once for all
+    displays sharing it), renders each display event once through the renderer, and keeps
     the recent frames so a screen that reconnects gets exactly what it missed (or, when that
     is too old, the whole board first). Each screen has a bounded queue; one that falls
     behind is disconnected and never slows the others. A feed with no screens stops after
-    `idle_grace_s`.
+    `idle_grace_s`, and a timeline with the last feed on it.
     """
 
     def __init__(
@@ -582,6 +662,7 @@ class DisplayHub(Generic[P]):
         self._idle_grace_s = idle_grace_s
         self._recheck_s = recheck_s
         self._feeds: dict[str, _Feed[P]] = {}
+        self._timelines: dict[tuple[int, str], _Timeline[P]] = {}
         # Displays of one event under the same rules (the same epoch) compute the same events:
         # each is rendered once, for all of them (a wall of screens showing one finish line).
         self._rendered: OrderedDict[tuple[int, str, int], P] = OrderedDict()
@@ -633,11 +714,17 @@ class DisplayHub(Generic[P]):
     async def close(self) -> None:
         self._closed = True
         feeds = list(self._feeds.values())
+        timelines = list(self._timelines.values())
         self._feeds.clear()
+        self._timelines.clear()
         for feed in feeds:
             feed.stop()
+        for timeline in timelines:
+            timeline.stop()
         await asyncio.gather(
-            *(t for f in feeds for t in (f.task, f.watcher)), return_exceptions=True
+            *(f.task for f in feeds),
+            *(t for tl in timelines for t in (tl.task, tl.watcher)),
+            return_exceptions=True,
         )
 
     def reload(self, event_id: int, display_id: int | None = None) -> int:
@@ -696,10 +783,35 @@ class DisplayHub(Generic[P]):
             raise Unavailable("the live feed of this display cannot start") from exc
         return feed
 
+    def _timeline(self, feed: _Feed[P], race: RaceContext) -> _Timeline[P]:
+        """The timeline of a display's event and rules, started if none runs here."""
+        display = feed.display
+        epoch = epoch_of(display_rules(display), race)
+        timeline = self._timelines.get((display.event_id, epoch))
+        if timeline is None or timeline.task.done():
+            timeline = _Timeline(self, display, race, epoch)
+            self._timelines[timeline.key] = timeline
+        timeline.members.add(feed)
+        return timeline
+
     def _stop(self, feed: _Feed[P]) -> None:
         if self._feeds.get(feed.display.code) is feed:
             del self._feeds[feed.display.code]
         feed.stop()
+        timeline = feed.timeline
+        if timeline is not None:
+            timeline.feeds.discard(feed)
+            timeline.members.discard(feed)
+            if not timeline.members:
+                self._stop_timeline(timeline)
+
+    def _stop_timeline(self, timeline: _Timeline[P]) -> None:
+        """A timeline and the feeds on it (their screens reconnect to fresh ones)."""
+        if self._timelines.get(timeline.key) is timeline:
+            del self._timelines[timeline.key]
+        timeline.stop()
+        for feed in list(timeline.members):
+            self._stop(feed)
 
     def _schedule_reap(self, feed: _Feed[P]) -> None:
         if feed.reap_handle is not None and not feed.reap_handle.cancelled():

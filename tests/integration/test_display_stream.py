@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -16,9 +17,10 @@ from psycopg_pool import AsyncConnectionPool
 from app.db import catalog, timing
 from app.domain.catalog import Display, ParticipantIn
 from app.domain.codes import new_display_code
-from app.domain.display_pipeline import AlsoFinished, Featured
+from app.domain.display_pipeline import AlsoFinished, DisplayPipeline, Featured
 from app.domain.reads import NewRead, ReadBatch, StoredRead, event_channel
 from app.pubsub import MemoryBus
+from app.services import live as live_service
 from app.services.live import Disconnected, DisplayHub, DisplayState, Shown
 from app.settings import Settings
 from app.web.factory import create_app
@@ -482,6 +484,67 @@ async def test_displays_under_the_same_rules_share_each_rendered_frame(
         assert rendered == [1, 2, 3]
         one.close()
         two.close()
+    finally:
+        await hub.close()
+
+
+async def test_displays_under_the_same_rules_share_one_pipeline_and_restart_alone(
+    pool: AsyncConnectionPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    race = await _race(pool)
+    async with pool.connection() as conn:
+        twin = await catalog.create_display(
+            conn,
+            tenant_id=race.tenant_id,
+            event_id=race.event_id,
+            code=new_display_code(),
+            name="Finish line, other side",
+            locations=["FINISH"],
+        )
+    built: list[DisplayPipeline] = []
+
+    class Counted(DisplayPipeline):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            built.append(self)
+
+    monkeypatch.setattr(live_service, "DisplayPipeline", Counted)
+    bus = MemoryBus()
+    hub: DisplayHub[str] = DisplayHub(pool, bus, _Names())
+    try:
+        one = await hub.connect(race.display.code)
+        two = await hub.connect(twin.code)
+        assert await one.next(WAIT_S) == await two.next(WAIT_S) == "board:0"
+        assert len(built) == 1
+        batch = await _store(pool, race, [("FINISH", "4100", T0)])
+        await _publish(bus, race, batch)
+        assert await one.next(WAIT_S) == await two.next(WAIT_S) == "1:Chip 4100"
+
+        # The twin is edited to hide unknown chips: only its screens start over (a board
+        # under the new rules, from a pipeline of its own); the first display goes on.
+        async with pool.connection() as conn:
+            await catalog.set_display_show_unknown(
+                conn, race.tenant_id, race.event_id, twin.id, False
+            )
+        assert hub.reload(race.event_id, twin.id) == 1
+        with pytest.raises(Disconnected):
+            await two.next(WAIT_S)
+        two.close()
+        hidden = await hub.connect(twin.code)
+        assert await hidden.next(WAIT_S) == "board:0"
+        assert len(built) == 2
+        batch = await _store(pool, race, [("FINISH", "4101", T0 + timedelta(seconds=1))])
+        await _publish(bus, race, batch)
+        assert await one.next(WAIT_S) == "2:Chip 4101"
+        assert await hidden.next(0.1) is None
+        assert not one.dropped
+
+        # The first display's last screen leaves and its feed stops: the twin's goes on.
+        one.close()
+        hub.reload(race.event_id, race.display.id)
+        await _publish(bus, race, await _store(pool, race, [("FINISH", "1187", T0)]))
+        assert await hidden.next(WAIT_S) == "1:Ann Lee"
+        hidden.close()
     finally:
         await hub.close()
 

@@ -60,6 +60,10 @@ _SHOWN_PROVISIONAL = 50_000
 _RECHECK_S = 10.0
 # Rendered frames kept for other displays of the same event and rules (see DisplayHub).
 _RENDERED = 10_000
+# A display looked up by its code is reused this long, so a wall of screens polling every
+# second costs a query a second, not one per poll; an edit made here clears it at once.
+_LOOKUP_TTL_S = 1.0
+_LOOKUPS = 10_000
 # Runners a screen keeps in its finish list and in its "also finished" strip.
 RECENT_SIZE = 20
 
@@ -663,6 +667,8 @@ class DisplayHub(Generic[P]):
         self._recheck_s = recheck_s
         self._feeds: dict[str, _Feed[P]] = {}
         self._timelines: dict[tuple[int, str], _Timeline[P]] = {}
+        # Code → (until when it holds, the display or None for an unknown or revoked code).
+        self._lookups: dict[str, tuple[float, Display | None]] = {}
         # Displays of one event under the same rules (the same epoch) compute the same events:
         # each is rendered once, for all of them (a wall of screens showing one finish line).
         self._rendered: OrderedDict[tuple[int, str, int], P] = OrderedDict()
@@ -672,8 +678,16 @@ class DisplayHub(Generic[P]):
         """The display behind a public code; revoked and unknown codes are NotFound alike."""
         if not is_display_code(code):
             raise NotFound(NOT_AVAILABLE)
-        async with connection(self._pool) as conn:
-            display = await catalog.get_display_by_code(conn, code)
+        now = time.monotonic()
+        cached = self._lookups.get(code)
+        if cached is not None and cached[0] > now:
+            display = cached[1]
+        else:
+            async with connection(self._pool) as conn:
+                display = await catalog.get_display_by_code(conn, code)
+            if len(self._lookups) >= _LOOKUPS:
+                self._lookups.clear()
+            self._lookups[code] = (now + _LOOKUP_TTL_S, display)
         if display is None:
             raise NotFound(NOT_AVAILABLE)
         return display
@@ -731,8 +745,10 @@ class DisplayHub(Generic[P]):
         """Stop this process's feeds of an event (or of one display of it) after an edit.
 
         Their screens reconnect to feeds built from the edited settings; other app processes
-        notice within recheck_s (each feed re-reads its settings). Returns the feeds stopped.
+        notice within recheck_s (each feed re-reads its settings), and a revoked code answers
+        404 there within _LOOKUP_TTL_S. Returns the feeds stopped.
         """
+        self._lookups.clear()
         stale = [
             f
             for f in self._feeds.values()

@@ -18,6 +18,7 @@ from app.db import catalog, timing
 from app.domain.catalog import Display, ParticipantIn
 from app.domain.codes import new_display_code
 from app.domain.display_pipeline import AlsoFinished, DisplayPipeline, Featured
+from app.domain.errors import NotFound
 from app.domain.reads import NewRead, ReadBatch, StoredRead, event_channel
 from app.pubsub import MemoryBus
 from app.services import live as live_service
@@ -547,6 +548,36 @@ async def test_displays_under_the_same_rules_share_one_pipeline_and_restart_alon
         hidden.close()
     finally:
         await hub.close()
+
+
+async def test_a_revoked_code_answers_404_at_once_here_and_within_a_second_elsewhere(
+    pool: AsyncConnectionPool,
+) -> None:
+    race = await _race(pool)
+    bus = MemoryBus()
+    editing: DisplayHub[str] = DisplayHub(pool, bus, _Names())
+    other: DisplayHub[str] = DisplayHub(pool, bus, _Names())
+    code = race.display.code
+    try:
+        for hub in (editing, other):
+            assert (await hub.state(code)).position == 0
+        async with pool.connection() as conn:
+            await conn.execute("UPDATE displays SET revoked_at = now() WHERE code = %s", (code,))
+        editing.reload(race.event_id, race.display.id)
+        with pytest.raises(NotFound):
+            await editing.state(code)
+        # The other process keeps its lookup for a second, far less than the 10 s after which
+        # its feed would notice by itself.
+        async with asyncio.timeout(3.0):
+            while True:
+                try:
+                    await other.state(code)
+                except NotFound:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await editing.close()
+        await other.close()
 
 
 async def test_two_workers_compute_the_same_events(pool: AsyncConnectionPool) -> None:

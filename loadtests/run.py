@@ -231,6 +231,8 @@ def main() -> int:
             "--html",
             str(out / "locust.html"),
             "--only-summary",
+            "--processes",
+            str(env_int("LOADTEST_PROCESSES", 2)),
             "--loglevel",
             "WARNING",
             *classes,

@@ -69,11 +69,21 @@ SSE_SAMPLE = max(1, _env_int("LOADTEST_SSE_SAMPLE", 10))
 SENT: dict[tuple[str, str], float] = {}
 _send_log: list[tuple[str, str, str, int, float]] = []
 _screens: list[Screen] = []
-_seen_file = gzip.open(  # noqa: SIM115 (open for the whole run, closed at test_stop)
-    OUT / f"seen-{os.getpid()}.csv.gz", "wt", compresslevel=1
-)
-_seen_file.write("screen,kind,display,location,chip,recv_time,event_id\n")
-_replay_t0: list[float] = []
+_seen_files: dict[int, Any] = {}
+_written: set[int] = set()
+
+
+def _seen_file() -> Any:
+    """This process's log of first sights, opened on first use: with --processes, Locust
+    forks its workers after importing this file, and each writes a file of its own."""
+    pid = os.getpid()
+    f = _seen_files.get(pid)
+    if f is None:
+        f = _seen_files[pid] = gzip.open(  # noqa: SIM115 (closed at test_stop)
+            OUT / f"seen-{pid}.csv.gz", "wt", compresslevel=1
+        )
+        f.write("screen,kind,display,location,chip,recv_time,event_id\n")
+    return f
 
 
 _chip_of = chip_reader(BIB_TO_CHIP, lambda tag: normalize_tag(tag, TAG_MODE))
@@ -86,7 +96,8 @@ class Screen:
     _ids = itertools.count(1)
 
     def __init__(self, kind: str, display: dict[str, Any]) -> None:
-        self.id = next(Screen._ids)
+        # Unique across Locust's worker processes too.
+        self.id = (os.getpid() << 20) + next(Screen._ids)
         self.kind = kind
         self.code: str = display["code"]
         self.locations: list[str] = display["locations"] or POINTS
@@ -109,7 +120,7 @@ class Screen:
         if key in self.seen:
             return
         self.seen.add(key)
-        _seen_file.write(
+        _seen_file().write(
             f"{self.id},{self.kind},{self.code},{location},{chip},{recv:.6f},{event_id}\n"
         )
         sent = SENT.get(key)
@@ -167,10 +178,13 @@ def _fire(kind: str, name: str, started: float, exc: BaseException | None, size:
 @events.test_stop.add_listener
 def _write_logs(**_kwargs: Any) -> None:
     """Everything the report needs, written once when the run ends."""
-    if _seen_file.closed:
-        return
-    _seen_file.close()
     pid = os.getpid()
+    seen = _seen_files.pop(pid, None)
+    if seen is not None:
+        seen.close()
+    if pid in _written or not (_screens or _send_log):
+        return  # written already, or Locust's master (its workers run the users)
+    _written.add(pid)
     with (OUT / f"sends-{pid}.csv").open("w") as f:
         f.write("location,chip,tag,seq,send_time\n")
         for location, chip, tag, seq, sent in _send_log:
@@ -187,6 +201,36 @@ def _write_logs(**_kwargs: Any) -> None:
 # -- providers --------------------------------------------------------------------------------
 
 
+def _claim_point() -> str:
+    """The first point no provider replays yet, claimed by creating a file: with --processes
+    the providers run in different processes, which share nothing else."""
+    for point in POINTS:
+        try:
+            os.close(os.open(OUT / f"replaying-{point}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        return point
+    raise RuntimeError(f"more providers than points {POINTS}")
+
+
+def _replay_start() -> float:
+    """The wall-clock start of the shared timeline: the first provider's, kept in a file."""
+    path = OUT / "replay-start"
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        for _ in range(100):
+            text = path.read_text()
+            if text:
+                return float(text)
+            gevent.sleep(0.01)
+        raise RuntimeError("the first provider never wrote the replay's start") from None
+    now = time.time()
+    with os.fdopen(fd, "w") as f:
+        f.write(repr(now))
+    return now
+
+
 class ReplayProvider(User):
     """One finish point of the real 2021 race, replayed over its own CTP01 connection at
     LOADTEST speed on a timeline shared by every point; each read goes out at its place on the
@@ -194,10 +238,9 @@ class ReplayProvider(User):
 
     fixed_count = len(POINTS)
     wait_time = constant(1)
-    _next = itertools.count()
 
     def on_start(self) -> None:
-        self.point = POINTS[next(ReplayProvider._next) % len(POINTS)]
+        self.point = _claim_point()
         race_from = int(SCENARIO["race_from_us"])
         speed = float(SCENARIO["speed"])
         root = Path(SCENARIO["data_root"])
@@ -214,9 +257,7 @@ class ReplayProvider(User):
             (seq, r.tag, (r.epoch_us - race_from) / 1e6 / speed, r.reader, r.antenna)
             for seq, r in enumerate(reads, start=1)
         ]
-        if not _replay_t0:
-            _replay_t0.append(time.time())
-        self.t0 = _replay_t0[0]
+        self.t0 = _replay_start()
         self.next = 0
         self.provider: CTP01Provider | None = None
         self.connects = 0

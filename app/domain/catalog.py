@@ -110,6 +110,10 @@ class Display:
     group_runners: bool = False
     vips_first: bool = True
     show_repeats: bool = False
+    # The template shown (None: the built-in layout), and the version it is pinned to (None:
+    # it follows the template's latest version).
+    template_id: int | None = None
+    template_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

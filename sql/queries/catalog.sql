@@ -171,18 +171,20 @@ INSERT INTO displays (tenant_id, event_id, code, name, locations)
 VALUES (%(tenant_id)s, %(event_id)s, %(code)s, %(name)s, %(locations)s)
 RETURNING id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
           show_unknown, reorder_window, max_per_second, group_runners, vips_first,
-          show_repeats;
+          show_repeats, template_id, template_version;
 
 -- name: get_display_by_code
 -- Public: a code is the only credential a screen has; revoked codes answer nothing.
 SELECT id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
-       show_unknown, reorder_window, max_per_second, group_runners, vips_first, show_repeats
+       show_unknown, reorder_window, max_per_second, group_runners, vips_first, show_repeats,
+       template_id, template_version
   FROM displays
  WHERE code = %(code)s AND revoked_at IS NULL;
 
 -- name: list_displays
 SELECT id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
-       show_unknown, reorder_window, max_per_second, group_runners, vips_first, show_repeats
+       show_unknown, reorder_window, max_per_second, group_runners, vips_first, show_repeats,
+       template_id, template_version
   FROM displays
  WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s AND revoked_at IS NULL
  ORDER BY id;
@@ -193,7 +195,7 @@ UPDATE displays SET show_unknown = %(show_unknown)s
    AND revoked_at IS NULL
 RETURNING id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
           show_unknown, reorder_window, max_per_second, group_runners, vips_first,
-          show_repeats;
+          show_repeats, template_id, template_version;
 
 -- name: ping
 SELECT 1;

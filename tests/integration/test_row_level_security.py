@@ -27,6 +27,8 @@ TENANT_TABLES = {
     "provider_accounts": "SELECT count(*) FROM provider_accounts",
     "event_syncs": "SELECT count(*) FROM event_syncs",
     "timing_session_stats": "SELECT count(*) FROM timing_session_stats",
+    "display_templates": "SELECT count(*) FROM display_templates",
+    "display_template_versions": "SELECT count(*) FROM display_template_versions",
 }
 
 

@@ -234,8 +234,8 @@ def build(out: Path) -> str:
             f"{resources['platform_cpu_peak']:.0f}%; RSS peak {resources['platform_rss']:.0f} MiB "
             f"(largest process {resources['platform_max_rss']:.0f} MiB)",
             f"- Locust CPU: mean {resources['locust_cpu']:.0f}%, peak "
-            f"{resources['locust_cpu_peak']:.0f}% (one process: near 100% means the load "
-            "generator itself adds latency); RSS peak "
+            f"{resources['locust_cpu_peak']:.0f}% of one core (over its processes; a process "
+            "near 100% adds its own lag to the latencies); RSS peak "
             f"{resources['locust_rss']:.0f} MiB",
         ]
     met = (

@@ -68,6 +68,8 @@ class Settings:
     log_level: str = "INFO"
     # Fernet key for tenants' provider credentials at rest; empty: saving/reading them fails.
     credentials_key: str = field(default="", repr=False)
+    # Each tenant's image library may hold this many megabytes (of re-encoded images).
+    image_quota_mb: int = 200
     # Provider API base URLs; empty means the provider's public address (tests use loopback).
     runsignup_base_url: str = ""
     eventbrite_base_url: str = ""
@@ -105,6 +107,7 @@ class Settings:
             web_workers=_positive(env, "WEB_WORKERS", d.web_workers),
             log_level=(env.get("LOG_LEVEL") or d.log_level).upper(),
             credentials_key=(env.get("RACEDISPLAY_CREDENTIALS_KEY") or "").strip(),
+            image_quota_mb=_positive(env, "IMAGE_QUOTA_MB", d.image_quota_mb),
             runsignup_base_url=(env.get("RUNSIGNUP_BASE_URL") or "").rstrip("/"),
             eventbrite_base_url=(env.get("EVENTBRITE_BASE_URL") or "").rstrip("/"),
             ctlive_base_url=(env.get("CTLIVE_BASE_URL") or "").rstrip("/"),

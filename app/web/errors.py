@@ -91,7 +91,9 @@ def app_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             if status == HTTP_503_SERVICE_UNAVAILABLE:
-                log.warning("%s %s: %s", request.method, request.url.path, exc)
+                # The driver's own error says which outage it was (kept for the operator).
+                cause = exc.__cause__
+                log.warning("%s %s: %s (%r)", request.method, request.url.path, exc, cause)
             return _error(request, status, str(exc))
     return internal_error(request, exc)
 
@@ -105,12 +107,20 @@ def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     elif status == HTTP_404_NOT_FOUND:
         message = "There is no page at this address."
     elif status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
-        message = f"That upload is too large: the limit is {MAX_UPLOAD_BYTES // 2**20} MB."
+        message = f"That upload is too large: the limit is {_upload_limit(request) // 2**20} MB."
     elif status >= HTTP_500_INTERNAL_SERVER_ERROR:
         return internal_error(request, exc)
     else:
         message = _TITLES.get(status, "The request could not be handled.")
     return _error(request, status, message)
+
+
+def _upload_limit(request: Request[Any, Any, Any]) -> int:
+    """The file size the route takes: its handler's opt["upload_limit"], else a participant
+    file's. The body was refused unread, so only the route knows what it was for."""
+    handler = request.scope.get("route_handler")
+    limit = handler.opt.get("upload_limit") if handler is not None else None
+    return limit if isinstance(limit, int) else MAX_UPLOAD_BYTES
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, replace
 from datetime import date
@@ -351,7 +352,25 @@ async def event_entrants(
 ) -> list[tuple[str, Entrant]]:
     """(normalised chip, entrant) for every chip that names one of the event's participants."""
     cur = await conn.execute(q("event_entrants"), {"tenant_id": tenant_id, "event_id": event_id})
-    return [(chip, Entrant(*rest)) for chip, *rest in await cur.fetchall()]
+    return [
+        (chip, Entrant(pid, bib, first, last, gender, age, sub, vip, city, team, _custom(custom)))
+        for chip, pid, bib, first, last, gender, age, sub, vip, city, team, custom in (
+            await cur.fetchall()
+        )
+    ]
+
+
+def _custom(raw: object) -> tuple[tuple[str, str], ...]:
+    """A participant's custom jsonb as sorted (name, text) pairs; nested values as JSON."""
+    if not isinstance(raw, dict):
+        return ()
+    return tuple(
+        sorted(
+            (str(k), v if isinstance(v, str) else json.dumps(v))
+            for k, v in raw.items()
+            if v is not None and v != ""
+        )
+    )
 
 
 async def event_entrants_version(

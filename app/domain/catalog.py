@@ -114,6 +114,12 @@ class Display:
     # it follows the template's latest version).
     template_id: int | None = None
     template_version: int | None = None
+    # How one runner gives way to the next on screen: a TRANSITIONS key
+    # (app.domain.display_settings).
+    transition: str = "fade"
+    # Whether a screen must enter a PIN first; the PIN's hash is never loaded here (a separate
+    # query checks a PIN, app.services.displays.check_pin).
+    has_pin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

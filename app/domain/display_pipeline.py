@@ -99,6 +99,8 @@ class Entrant:
     vip: bool = False
     city: str = ""
     team: str = ""
+    # Custom registration fields, (name, value) sorted by name: a template can show them.
+    custom: tuple[tuple[str, str], ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -162,6 +164,9 @@ class RunnerView:
     late: bool = False
     # A later finish read of a runner already placed: shown, not placed again.
     repeat: bool = False
+    first_name: str = ""
+    last_name: str = ""
+    custom: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +230,9 @@ class Snapshot:
     last_seq: int
     # 0 before the first read.
     last_read_id: int
+    # The race's gun (the earliest), else the event's start; None before either: what a
+    # race clock counts from.
+    gun_at: datetime | None = None
 
 
 # --- formatting ----------------------------------------------------------------------------
@@ -406,7 +414,12 @@ class DisplayPipeline:
             also=tuple(self._current(v) for v in self._also.views),
             last_seq=self._seq,
             last_read_id=self._last_read_id,
+            gun_at=self._gun_at(),
         )
+
+    def _gun_at(self) -> datetime | None:
+        gun = self._race_gun if self._race_gun is not None else self._event_start
+        return None if gun is None else datetime.fromtimestamp(gun / _SECOND_US, UTC)
 
     def places_of(self, participant_id: int) -> Places | None:
         placed = self._placed.get(participant_id)
@@ -572,6 +585,9 @@ class DisplayPipeline:
                 places=places,
                 late=late,
                 repeat=repeat,
+                first_name=entrant.first_name,
+                last_name=entrant.last_name,
+                custom=entrant.custom,
             )
 
         self._shown += 1

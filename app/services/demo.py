@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from app.db import catalog
+from app.db import catalog, templates
 from app.db.pool import Pool, connection
 from app.domain.catalog import Display, EventLocation, ParticipantIn
 from app.domain.codes import new_display_code
 from app.domain.reads import CONTROL_TAGS, STRIP_ZEROS, normalize_tag
+from app.domain.templates import starter_layout
 from app.services.auth import hash_password
 
 DEMO_TENANT = "demo-timing"
@@ -229,5 +230,21 @@ async def seed_demo(pool: Pool, tags: Iterable[str], locations: Iterable[str]) -
                     name="Every timing point",
                 ),
             ]
+            # A display drawn by a template, so the builder has something to open.
+            layout = starter_layout().to_json()
+            template_id = await templates.create_template(conn, tenant.id, "Finish line TV", layout)
+            await templates.add_version(conn, tenant.id, template_id, layout, None, "Demo")
+            tv = await catalog.create_display(
+                conn,
+                tenant_id=tenant.id,
+                event_id=event.id,
+                code=new_display_code(),
+                name="Finish line TV (template)",
+                locations=finish,
+            )
+            await templates.set_display_template(
+                conn, tenant.id, event.id, tv.id, template_id, None
+            )
+            displays = await catalog.list_displays(conn, tenant.id, event.id)
         count = await catalog.count_participants(conn, tenant.id, event.id)
     return DemoInfo(DEMO_EMAIL, DEMO_PASSWORD, event.id, displays, count)

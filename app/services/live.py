@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -28,7 +29,8 @@ from typing import Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.db import catalog, timing
-from app.db.pool import Pool, connection, tenant_connection
+from app.db import templates as template_db
+from app.db.pool import Connection, Pool, connection, tenant_connection
 from app.domain.catalog import Display, Event, EventLocation
 from app.domain.codes import is_display_code
 from app.domain.display_pipeline import (
@@ -36,11 +38,15 @@ from app.domain.display_pipeline import (
     DisplayPipeline,
     DisplayRules,
     Entrant,
+    Places,
     RaceContext,
     Snapshot,
 )
 from app.domain.errors import AppError, NotFound, Unavailable
+from app.domain.messages import Change as MessagesChange
+from app.domain.messages import channel as messages_channel
 from app.domain.reads import ReadBatch, StoredRead, event_channel
+from app.domain.templates import Layout, parse_layout
 from app.pubsub import Bus
 
 log = logging.getLogger(__name__)
@@ -60,6 +66,8 @@ _SHOWN_PROVISIONAL = 50_000
 _RECHECK_S = 10.0
 # Rendered frames kept for other displays of the same event and rules (see DisplayHub).
 _RENDERED = 10_000
+# Where app processes tell each other that a display (or all displays of an event) changed.
+CHANGES_CHANNEL = "display-changes"
 # A display looked up by its code is reused this long, so a wall of screens polling every
 # second costs a query a second, not one per poll; an edit made here clears it at once.
 _LOOKUP_TTL_S = 1.0
@@ -84,6 +92,18 @@ class Shown:
 
 
 @dataclass(frozen=True, slots=True)
+class Look:
+    """How a display is drawn: a saved version of its template, or the built-in board."""
+
+    layout: Layout | None = None
+    template_id: int | None = None
+    version: int = 0
+
+
+BUILT_IN = Look()
+
+
+@dataclass(frozen=True, slots=True)
 class DisplayState:
     """What a display shows now: the first paint of a page and every poll."""
 
@@ -91,10 +111,12 @@ class DisplayState:
     snapshot: Snapshot
     # The number of the last event reflected here; a stream resumes after it.
     position: int
-    # Names the rules the events were numbered under (see epoch_of).
+    # Names the rules the events were numbered under and the look they were drawn in (see
+    # epoch_of and _Feed.epoch).
     epoch: str
     # Provisional events shown since (a database outage): they change what is shown too.
     provisional: int = 0
+    look: Look = BUILT_IN
 
     @property
     def cursor(self) -> str:
@@ -109,21 +131,23 @@ class DisplayState:
 
 class Renderer(Protocol[P]):
     """The web layer's templates: one frame per event, the whole board for a snapshot, and
-    several frames as one write. An event's frame depends on the event only (not on which
-    display of those sharing its rules shows it): it is rendered once for all of them."""
+    several frames as one write. An event's frame depends on the event and the look only
+    (not on which display of those sharing them shows it): it is rendered once for all."""
 
-    def event(self, display: Display, shown: Shown) -> P: ...
+    def event(self, display: Display, look: Look, shown: Shown) -> P: ...
 
     def board(self, state: DisplayState) -> P: ...
 
     def join(self, payloads: Sequence[P]) -> P: ...
+
+    def messages_changed(self) -> P: ...
 
 
 class Disconnected(Exception):
     """The screen fell behind (or the hub closed); it reconnects and resumes by event id."""
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone_of(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -148,7 +172,7 @@ def display_rules(display: Display) -> DisplayRules:
 def race_context(event: Event, locations: Sequence[EventLocation]) -> RaceContext:
     return RaceContext(
         tag_mode=event.tag_mode,
-        zone=_zone(event.time_zone),
+        zone=zone_of(event.time_zone),
         start_locations=frozenset(loc.name for loc in locations if loc.kind == "start"),
         finish_locations=frozenset(loc.name for loc in locations if loc.kind == "finish"),
         min_finish_s=float(event.min_finish_s),
@@ -339,9 +363,10 @@ class _Timeline(Generic[P]):
     async def _run(self) -> None:
         first = True
         channel = event_channel(self.event_id)
+        notes = messages_channel(self.event_id)
         while True:
             try:
-                async with self.hub._bus.subscribe(channel) as sub:
+                async with self.hub._bus.subscribe(channel, notes) as sub:
                     # Subscribed before reading the database, so nothing falls in between.
                     if first:
                         await self._prime()
@@ -350,8 +375,11 @@ class _Timeline(Generic[P]):
                         await self._catch_up_live()
                     if not self.ready.done():
                         self.ready.set_result(None)
-                    async for _channel, message in sub:
-                        self._on_message(message)
+                    async for name, message in sub:
+                        if name == notes:
+                            self._on_messages_changed(message)
+                        else:
+                            self._on_message(message)
                 log.warning("bus subscription of event %s ended", self.event_id)
             except asyncio.CancelledError:
                 raise
@@ -413,6 +441,17 @@ class _Timeline(Generic[P]):
             self._process_provisional(batch.reads)
         else:
             self._process(batch.reads)
+
+    def _on_messages_changed(self, message: bytes) -> None:
+        """A message queue of the event changed: the screens it concerns refetch theirs now."""
+        try:
+            change = MessagesChange.from_json(message)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("undecodable message change on the bus: %r", exc)
+            return
+        for feed in list(self.feeds):
+            if change.concerns(feed.display.id):
+                feed.messages_changed()
 
     def _process(self, reads: Sequence[StoredRead]) -> None:
         """Stored reads in id order. Reads a screen here already saw provisionally still go
@@ -495,22 +534,22 @@ class _Feed(Generic[P]):
     """One display in this process: its timeline's events rendered once each (shared with
     the other displays of the timeline), the recent frames, and its screens."""
 
-    def __init__(self, hub: DisplayHub[P], display: Display) -> None:
+    def __init__(self, hub: DisplayHub[P], display: Display, plain: bool = False) -> None:
         self.hub = hub
         self.display = display
+        # Drawn in the built-in look whatever the display's template (the spectator page).
+        self.plain = plain
+        self.key = _feed_key(display.code, plain)
         self.clients: set[DisplayClient[P]] = set()
         self.ring: deque[_Frame[P]] = deque()
         self.last_used = time.monotonic()
         self.reap_handle: asyncio.TimerHandle | None = None
         self.timeline: _Timeline[P] | None = None
+        self.look = BUILT_IN
+        self.epoch = ""
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.task = asyncio.create_task(self._start(), name=f"display-feed-{display.code}")
-
-    @property
-    def epoch(self) -> str:
-        assert self.timeline is not None
-        return self.timeline.epoch
 
     @property
     def position(self) -> int:
@@ -530,8 +569,9 @@ class _Feed(Generic[P]):
             self.display,
             timeline.pipeline.snapshot(),
             timeline.position,
-            timeline.epoch,
+            self.epoch,
             timeline.provisional_shown,
+            self.look,
         )
 
     async def _start(self) -> None:
@@ -544,11 +584,13 @@ class _Feed(Generic[P]):
                 if event is None:
                     raise NotFound(NOT_AVAILABLE)
                 locations = await catalog.list_event_locations(conn, d.tenant_id, d.event_id)
+                self.look = BUILT_IN if self.plain else await _look(conn, d)
             timeline = self.hub._timeline(self, race_context(event, locations))
             self.timeline = timeline
+            self.epoch = _feed_epoch(timeline.epoch, self.look)
             await asyncio.shield(timeline.ready)
             # In one step with no await: the ring and the live events meet without a gap.
-            for shown in timeline.recent:
+            for shown in self._drawn(timeline.recent):
                 self._show(shown)
             timeline.feeds.add(self)
             self.ready.set_result(None)
@@ -562,13 +604,16 @@ class _Feed(Generic[P]):
             try:
                 async with connection(self.hub._pool) as conn:
                     display = await catalog.get_display_by_code(conn, d.code)
+                    look = self.look if display != d or self.plain else await _look(conn, d)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.debug("display %s settings check failed: %r", d.code, exc)
                 continue
-            if display != d:
+            if display != d or look != self.look:
                 log.info("display %s changed; restarting its feed", d.code)
+                # Its screens reconnect at once: they must not meet the old display again.
+                self.hub._lookups.pop(d.code, None)
                 self.hub._stop(self)
                 return
 
@@ -598,19 +643,29 @@ class _Feed(Generic[P]):
         """A batch's events: each into the ring, and to the screens as one frame, but those
         of reads already offered here provisionally."""
         offered = []
-        for s in shown:
+        for s in self._drawn(shown):
             frame = self._show(s)
             if frame is not None and s.event.read_id not in offered_before:
                 offered.append(frame)
         self._fan_out(offered)
 
+    def messages_changed(self) -> None:
+        """A frame without an id (it changes no event number): the page refetches messages."""
+        self._fan_out([_Frame(0, self.hub._render.messages_changed())])
+
     def deliver_provisional(self, shown: Sequence[Shown]) -> None:
-        frames = [self.hub._frame(self.display, s) for s in shown]
+        frames = [self.hub._frame(self.display, self.look, s) for s in self._drawn(shown)]
         self._fan_out([f for f in frames if f is not None])
+
+    def _drawn(self, shown: Sequence[Shown]) -> Sequence[Shown]:
+        """The timeline's events under this feed's epoch (which names its look too)."""
+        if not shown or shown[0].epoch == self.epoch:
+            return shown
+        return [replace(s, epoch=self.epoch) for s in shown]
 
     def _show(self, shown: Shown) -> _Frame[P] | None:
         """The event's frame, kept in the ring for screens that reconnect."""
-        frame = self.hub._frame(self.display, shown)
+        frame = self.hub._frame(self.display, self.look, shown)
         if frame is None:
             return None
         if len(self.ring) >= self.hub._ring_size:
@@ -628,6 +683,37 @@ class _Feed(Generic[P]):
             frame = _Frame(frames[-1].id, payload, tuple(frames))
         for client in list(self.clients):
             client._offer(frame)
+
+
+def _feed_key(code: str, plain: bool) -> str:
+    return f"{code}+plain" if plain else code
+
+
+async def _look(conn: Connection, display: Display) -> Look:
+    """The saved template version a display shows (built-in when it has none yet)."""
+    if display.template_id is None:
+        return BUILT_IN
+    found = await template_db.display_layout(
+        conn, display.tenant_id, display.template_id, display.template_version
+    )
+    if found is None:
+        return BUILT_IN
+    version, body = found
+    try:
+        layout = parse_layout(body)
+    except AppError as exc:
+        log.warning("template %s v%s cannot be drawn: %s", display.template_id, version, exc)
+        return BUILT_IN
+    return Look(layout, display.template_id, version)
+
+
+def _feed_epoch(timeline_epoch: str, look: Look) -> str:
+    """Events keep their numbers under any look, but a screen drawn in another look (the
+    template changed) must get a whole board, not a resume: the look is part of the epoch."""
+    if look.template_id is None:
+        return timeline_epoch
+    named = f"{timeline_epoch}:{look.template_id}.{look.version}"
+    return hashlib.blake2s(named.encode(), digest_size=4).hexdigest()
 
 
 def _natural_key(read: StoredRead) -> tuple[object, ...]:
@@ -669,6 +755,9 @@ class DisplayHub(Generic[P]):
         self._timelines: dict[tuple[int, str], _Timeline[P]] = {}
         # Code → (until when it holds, the display or None for an unknown or revoked code).
         self._lookups: dict[str, tuple[float, Display | None]] = {}
+        # Names this process on CHANGES_CHANNEL, so it skips its own announcements.
+        self._origin = secrets.token_hex(8)
+        self._listener: asyncio.Task[None] | None = None
         # Displays of one event under the same rules (the same epoch) compute the same events:
         # each is rendered once, for all of them (a wall of screens showing one finish line).
         self._rendered: OrderedDict[tuple[int, str, int], P] = OrderedDict()
@@ -692,15 +781,18 @@ class DisplayHub(Generic[P]):
             raise NotFound(NOT_AVAILABLE)
         return display
 
-    async def connect(self, code: str, last_event_id: str | None = None) -> DisplayClient[P]:
+    async def connect(
+        self, code: str, last_event_id: str | None = None, *, plain: bool = False
+    ) -> DisplayClient[P]:
         """A screen joins: the events after last_event_id ("<epoch>.<number>"), then live ones.
 
         Without an id, with one older than the recent frames kept here, or with one numbered
         under other rules (the display was edited since), the screen gets the whole board first
         (a snapshot), then live events: never a gap, never a repeat. The caller must close()
-        the client when the screen goes away.
+        the client when the screen goes away. `plain`: in the built-in look, whatever the
+        display's template (a phone, not the TV the template was made for).
         """
-        feed = await self._feed(code)
+        feed = await self._feed(code, plain)
         client = DisplayClient(feed, self._client_queue)
         resume = parse_event_id(last_event_id) if last_event_id else None
         if resume is not None and resume[0] == feed.epoch and resume[1] >= feed.covered_from:
@@ -713,20 +805,31 @@ class DisplayHub(Generic[P]):
         feed.attach(client)
         return client
 
-    async def state(self, code: str) -> DisplayState:
+    async def state(self, code: str, *, plain: bool = False) -> DisplayState:
         """What the display shows now: for a first paint and for polling screens."""
-        feed = await self._feed(code)
+        feed = await self._feed(code, plain)
         if not feed.clients:
             self._schedule_reap(feed)
         return feed.state()
 
     def screen_count(self, code: str) -> int:
-        """Screens connected to a display in this process."""
-        feed = self._feeds.get(code)
-        return 0 if feed is None else len(feed.clients)
+        """Screens connected to a display in this process (its spectator pages too)."""
+        feeds = (self._feeds.get(_feed_key(code, plain)) for plain in (False, True))
+        return sum(len(f.clients) for f in feeds if f is not None)
+
+    async def places_of(self, code: str, participant_id: int) -> Places | None:
+        """A participant's places as the display computes them now (None: not placed)."""
+        feed = await self._feed(code, plain=True)
+        if not feed.clients:
+            self._schedule_reap(feed)
+        assert feed.timeline is not None
+        return feed.timeline.pipeline.places_of(participant_id)
 
     async def close(self) -> None:
         self._closed = True
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
         feeds = list(self._feeds.values())
         timelines = list(self._timelines.values())
         self._feeds.clear()
@@ -758,7 +861,7 @@ class DisplayHub(Generic[P]):
             self._stop(feed)
         return len(stale)
 
-    def _frame(self, display: Display, shown: Shown) -> _Frame[P] | None:
+    def _frame(self, display: Display, look: Look, shown: Shown) -> _Frame[P] | None:
         key = (display.event_id, shown.epoch, shown.id)
         if shown.id:
             payload = self._rendered.get(key)
@@ -766,7 +869,7 @@ class DisplayHub(Generic[P]):
                 self._rendered.move_to_end(key)
                 return _Frame(shown.id, payload)
         try:
-            payload = self._render.event(display, shown)
+            payload = self._render.event(display, look, shown)
         except Exception:
             log.exception("rendering event %s of display %s failed", shown.id, display.code)
             return None
@@ -776,18 +879,20 @@ class DisplayHub(Generic[P]):
                 self._rendered.popitem(last=False)
         return _Frame(shown.id, payload)
 
-    async def _feed(self, code: str) -> _Feed[P]:
+    async def _feed(self, code: str, plain: bool = False) -> _Feed[P]:
         if self._closed:
             raise Unavailable("the server is shutting down")
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="display-changes")
         # Looked up on every connect and poll, so a revoked or edited display takes effect.
         display = await self.display(code)
-        feed = self._feeds.get(code)
+        feed = self._feeds.get(_feed_key(code, plain))
         if feed is not None and (feed.task.done() or feed.display != display):
             self._stop(feed)
             feed = None
         if feed is None:
-            feed = _Feed(self, display)
-            self._feeds[code] = feed
+            feed = _Feed(self, display, plain)
+            self._feeds[feed.key] = feed
         feed.touch()
         try:
             await asyncio.shield(feed.ready)
@@ -798,6 +903,45 @@ class DisplayHub(Generic[P]):
             self._stop(feed)
             raise Unavailable("the live feed of this display cannot start") from exc
         return feed
+
+    async def announce(self, event_id: int, display_ids: Sequence[int] | None = None) -> None:
+        """An edit was committed: restart the feeds of the event (or of those displays) here
+        now, and in every other app process as soon as the bus delivers, so open screens
+        redraw within a second. The 10 s settings check stays as the fallback."""
+        for display_id in display_ids if display_ids is not None else [None]:
+            self.reload(event_id, display_id)
+        body = {"origin": self._origin, "event_id": event_id, "display_ids": display_ids}
+        try:
+            await self._bus.publish(CHANGES_CHANNEL, json.dumps(body).encode())
+        except Exception as exc:
+            log.warning("announcing a change of event %s failed: %r", event_id, exc)
+
+    async def _listen(self) -> None:
+        """Other processes' announcements (see announce)."""
+        while True:
+            try:
+                async with self._bus.subscribe(CHANGES_CHANNEL) as sub:
+                    async for _channel, message in sub:
+                        self._on_change(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("listening for display changes failed (%r); retrying", exc)
+            await asyncio.sleep(_RETRY_S)
+
+    def _on_change(self, message: bytes) -> None:
+        try:
+            body = json.loads(message)
+            event_id = int(body["event_id"])
+            display_ids = body.get("display_ids")
+            targets = [None] if display_ids is None else [int(d) for d in display_ids]
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("undecodable display change on the bus: %r", exc)
+            return
+        if body.get("origin") == self._origin:
+            return
+        for display_id in targets:
+            self.reload(event_id, display_id)
 
     def _timeline(self, feed: _Feed[P], race: RaceContext) -> _Timeline[P]:
         """The timeline of a display's event and rules, started if none runs here."""
@@ -811,8 +955,8 @@ class DisplayHub(Generic[P]):
         return timeline
 
     def _stop(self, feed: _Feed[P]) -> None:
-        if self._feeds.get(feed.display.code) is feed:
-            del self._feeds[feed.display.code]
+        if self._feeds.get(feed.key) is feed:
+            del self._feeds[feed.key]
         feed.stop()
         timeline = feed.timeline
         if timeline is not None:
@@ -837,7 +981,7 @@ class DisplayHub(Generic[P]):
 
     def _reap(self, feed: _Feed[P]) -> None:
         feed.reap_handle = None
-        if feed.clients or self._feeds.get(feed.display.code) is not feed:
+        if feed.clients or self._feeds.get(feed.key) is not feed:
             return
         idle = time.monotonic() - feed.last_used
         if idle < self._idle_grace_s:

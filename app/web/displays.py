@@ -3,9 +3,11 @@ as JSON; no login."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
+import segno
 from litestar import Request, Response, Router, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream, Template
@@ -13,11 +15,14 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from app.domain.display_pipeline import RunnerView
 from app.services.live import RECENT_SIZE, Disconnected, DisplayClient, DisplayState
-from app.web.dependencies import HubDep
+from app.web.dependencies import HubDep, SettingsDep
+from app.web.display_access import pin_page, require_screen_access
+from app.web.display_settings import public_url
 from app.web.rendering import HEARTBEAT, RETRY
+from app.web.template_css import layout_css
 
 HEARTBEAT_S = 15.0
-_STREAM_HEADERS = {
+STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     # nginx and friends would otherwise hold the stream in a buffer.
     "X-Accel-Buffering": "no",
@@ -25,22 +30,31 @@ _STREAM_HEADERS = {
 
 
 def _board(state: DisplayState) -> dict[str, Any]:
-    return {"display": state.display, "snap": state.snapshot, "recent_size": RECENT_SIZE}
+    return {
+        "display": state.display,
+        "snap": state.snapshot,
+        "look": state.look,
+        "recent_size": RECENT_SIZE,
+    }
 
 
-def _resume_from(request: Request[Any, Any, Any], after: str | None) -> str | None:
+def resume_from(request: Request[Any, Any, Any], after: str | None) -> str | None:
     """Last-Event-ID (a browser reconnecting) wins over ?after= (the page's first connect)."""
     return request.headers.get("last-event-id", "").strip() or after
 
 
 @get("/{code:str}")
-async def display_page(code: FromPath[str], hub: HubDep, poll: FromQuery[bool] = False) -> Template:
+async def display_page(
+    request: Request[Any, Any, Any], code: FromPath[str], hub: HubDep, poll: FromQuery[bool] = False
+) -> Template:
+    if (pin_form := await pin_page(request, code, poll)) is not None:
+        return pin_form
     state = await hub.state(code)
     context = {**_board(state), "poll": poll, "after": state.cursor}
     return Template("displays/page.html", context=context, headers={"Cache-Control": "no-store"})
 
 
-async def _frames(client: DisplayClient[bytes]) -> AsyncIterator[bytes]:
+async def frames(client: DisplayClient[bytes]) -> AsyncIterator[bytes]:
     try:
         yield RETRY
         while True:
@@ -56,7 +70,7 @@ async def _frames(client: DisplayClient[bytes]) -> AsyncIterator[bytes]:
         client.close()
 
 
-@get("/{code:str}/stream")
+@get("/{code:str}/stream", guards=[require_screen_access])
 async def display_stream(
     request: Request[Any, Any, Any],
     code: FromPath[str],
@@ -64,8 +78,8 @@ async def display_stream(
     after: FromQuery[str | None] = None,
 ) -> Stream:
     # Joined before the response starts, so an unknown code is still a clean 404.
-    client = await hub.connect(code, _resume_from(request, after))
-    return Stream(_frames(client), media_type="text/event-stream", headers=_STREAM_HEADERS)
+    client = await hub.connect(code, resume_from(request, after))
+    return Stream(frames(client), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -73,7 +87,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return etag in candidates or "*" in candidates
 
 
-@get("/{code:str}/feed")
+@get("/{code:str}/feed", guards=[require_screen_access])
 async def display_feed(
     request: Request[Any, Any, Any], code: FromPath[str], hub: HubDep
 ) -> Response[Any]:
@@ -83,6 +97,31 @@ async def display_feed(
     if _etag_matches(request.headers.get("if-none-match", ""), etag):
         return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Template("displays/_board.html", context=_board(state), headers=headers)
+
+
+@get("/{code:str}/look.css")
+async def display_look(code: FromPath[str], hub: HubDep, v: FromQuery[str] = "") -> Response[str]:
+    """The stylesheet of the template version the display shows now. The board links it with
+    that version in the query, so a new version is a new URL and the current one may be cached."""
+    look = (await hub.state(code)).look
+    css = "" if look.layout is None else layout_css(look.layout)
+    current = v == f"{look.template_id}.{look.version}"
+    cache = "public, max-age=3600" if current else "no-store"
+    return Response(css, media_type="text/css", headers={"Cache-Control": cache})
+
+
+@get("/{code:str}/qr.svg")
+async def display_qr(
+    request: Request[Any, Any, Any], code: FromPath[str], hub: HubDep, settings: SettingsDep
+) -> Response[bytes]:
+    """A QR code of the display's spectator page, for a template's QR element: a phone that
+    scans the screen follows the same live feed and can look up a runner."""
+    display = await hub.display(code)
+    out = io.BytesIO()
+    qr = segno.make(public_url(request, settings, display.code, "s"), error="m")
+    qr.save(out, kind="svg", scale=10, border=2, dark="#000", light="#fff")
+    headers = {"Cache-Control": "public, max-age=300"}
+    return Response(out.getvalue(), media_type="image/svg+xml", headers=headers)
 
 
 def _runner_json(runner: RunnerView) -> dict[str, Any]:
@@ -101,7 +140,7 @@ def _runner_json(runner: RunnerView) -> dict[str, Any]:
     }
 
 
-@get("/{code:str}/current")
+@get("/{code:str}/current", guards=[require_screen_access])
 async def display_current(code: FromPath[str], hub: HubDep) -> Response[dict[str, Any]]:
     """The runner (or group) on the display now, as JSON: what the predecessor's screens
     polled every second, kept for integrations and as the load test's naive baseline."""
@@ -115,5 +154,13 @@ async def display_current(code: FromPath[str], hub: HubDep) -> Response[dict[str
 
 
 router = Router(
-    path="/d", route_handlers=[display_page, display_stream, display_feed, display_current]
+    path="/d",
+    route_handlers=[
+        display_page,
+        display_stream,
+        display_feed,
+        display_current,
+        display_look,
+        display_qr,
+    ],
 )

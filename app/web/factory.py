@@ -22,9 +22,23 @@ from app.pubsub.kv import RedisKV
 from app.services.jobs import Jobs
 from app.services.live import DisplayHub
 from app.settings import Settings
-from app.web import accounts, audit, auth, displays, events, operations, participants
+from app.web import (
+    accounts,
+    audit,
+    auth,
+    display_access,
+    display_settings,
+    displays,
+    events,
+    operations,
+    participants,
+)
+from app.web import builder as template_pages
+from app.web import images as image_pages
+from app.web import messages as message_pages
 from app.web import provider_sync as sync_pages
 from app.web import results as results_pages
+from app.web import spectator as spectator_pages
 from app.web import timing_sessions as session_pages
 from app.web.dependencies import DEPENDENCIES
 from app.web.errors import EXCEPTION_HANDLERS
@@ -35,7 +49,7 @@ from app.web.session_store import PostgresSessionStore, RedisSessionStore, Sessi
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 # Public and machine routes carry no login and post no forms: no session, no CSRF cookie.
-_PUBLIC = ["^/d/", "^/static/", "^/health$"]
+_PUBLIC = ["^/d/", "^/static/", "^/health$", "^/media/"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -129,11 +143,18 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
             *audit.ROUTES,
             events.router,
             participants.router,
+            *image_pages.ROUTES,
             results_pages.router,
             *session_pages.ROUTERS,
             operations.router,
             *sync_pages.ROUTERS,
             displays.router,
+            template_pages.router,
+            template_pages.display_router,
+            spectator_pages.router,
+            display_access.router,
+            display_settings.router,
+            *message_pages.ROUTERS,
             health,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],

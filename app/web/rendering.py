@@ -10,7 +10,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from app.domain.catalog import Display
 from app.domain.display_pipeline import AlsoFinished, Featured, PlaceChanges
-from app.services.live import DisplayState, Shown
+from app.domain.templates import fill, runner_values, shows
+from app.services.live import DisplayState, Look, Shown
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 HEARTBEAT = b": keepalive\n\n"
@@ -34,6 +35,13 @@ def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
         auto_reload=False,
     )
     env.filters["utc_time"] = utc_time
+    # What display templates (templates/displays/_tpl_macros.html) draw with.
+    env.globals.update(
+        runner_values=runner_values,
+        fill=fill,
+        shows=shows,
+        place_cells={"place": "overall", "gender_place": "gender", "age_group_place": "age_group"},
+    )
     return env
 
 
@@ -50,7 +58,8 @@ def sse_frame(event_id: str, event_name: str, html: str) -> bytes:
 
 
 class DisplayRenderer:
-    """Renders display events with the same templates the page paints first."""
+    """Renders display events with the same templates the page paints first: the built-in
+    board, or the display's template (templates/displays/_tpl_*.html)."""
 
     def __init__(self, env: Environment) -> None:
         self._board = env.get_template("displays/_board.html")
@@ -59,16 +68,22 @@ class DisplayRenderer:
             AlsoFinished: ("also", env.get_template("displays/_sse_also.html")),
             PlaceChanges: ("places", env.get_template("displays/_sse_places.html")),
         }
+        self._templated_runner = env.get_template("displays/_tpl_sse_runner.html")
 
-    def event(self, display: Display, shown: Shown) -> bytes:
+    def event(self, display: Display, look: Look, shown: Shown) -> bytes:
         name, template = self._by_kind[type(shown.event)]
-        html = template.render(display=display, event=shown.event)
+        if look.layout is not None and name == "runner":
+            template = self._templated_runner
+        html = template.render(display=display, look=look, event=shown.event)
         return sse_frame(shown.stream_id, name, html)
 
     def join(self, payloads: Sequence[bytes]) -> bytes:
         return b"".join(payloads)
 
+    def messages_changed(self) -> bytes:
+        return sse_frame("", "messages", "changed")
+
     def board(self, state: DisplayState) -> bytes:
         """The whole board, first on a stream that cannot resume where it left off."""
-        html = self._board.render(display=state.display, snap=state.snapshot)
+        html = self._board.render(display=state.display, snap=state.snapshot, look=state.look)
         return sse_frame(state.cursor, "board", html)

@@ -171,20 +171,21 @@ INSERT INTO displays (tenant_id, event_id, code, name, locations)
 VALUES (%(tenant_id)s, %(event_id)s, %(code)s, %(name)s, %(locations)s)
 RETURNING id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
           show_unknown, reorder_window, max_per_second, group_runners, vips_first,
-          show_repeats, template_id, template_version;
+          show_repeats, template_id, template_version, transition,
+          pin_hash IS NOT NULL AS has_pin;
 
 -- name: get_display_by_code
 -- Public: a code is the only credential a screen has; revoked codes answer nothing.
 SELECT id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
        show_unknown, reorder_window, max_per_second, group_runners, vips_first, show_repeats,
-       template_id, template_version
+       template_id, template_version, transition, pin_hash IS NOT NULL AS has_pin
   FROM displays
  WHERE code = %(code)s AND revoked_at IS NULL;
 
 -- name: list_displays
 SELECT id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
        show_unknown, reorder_window, max_per_second, group_runners, vips_first, show_repeats,
-       template_id, template_version
+       template_id, template_version, transition, pin_hash IS NOT NULL AS has_pin
   FROM displays
  WHERE event_id = %(event_id)s AND tenant_id = %(tenant_id)s AND revoked_at IS NULL
  ORDER BY id;
@@ -195,7 +196,8 @@ UPDATE displays SET show_unknown = %(show_unknown)s
    AND revoked_at IS NULL
 RETURNING id, tenant_id, event_id, code, name, locations, display_duration, duplicate_window,
           show_unknown, reorder_window, max_per_second, group_runners, vips_first,
-          show_repeats, template_id, template_version;
+          show_repeats, template_id, template_version, transition,
+          pin_hash IS NOT NULL AS has_pin;
 
 -- name: ping
 SELECT 1;
@@ -205,13 +207,13 @@ SELECT 1;
 -- Every chip that names a participant of the event, for the live displays: registered chips,
 -- and chip-file chips on a bib somebody wears (a registered chip wins). Stored normalised.
 SELECT c.chip_code, p.id, p.bib, p.first_name, p.last_name, p.gender, p.age, p.sub_event,
-       p.vip, p.city, p.team
+       p.vip, p.city, p.team, p.custom
   FROM participant_chips c
   JOIN participants p ON p.id = c.participant_id
  WHERE c.event_id = %(event_id)s AND c.tenant_id = %(tenant_id)s
 UNION ALL
 SELECT cb.chip_code, p.id, p.bib, p.first_name, p.last_name, p.gender, p.age, p.sub_event,
-       p.vip, p.city, p.team
+       p.vip, p.city, p.team, p.custom
   FROM chip_bibs cb
   JOIN participants p ON p.event_id = cb.event_id AND p.tenant_id = cb.tenant_id AND p.bib = cb.bib
  WHERE cb.event_id = %(event_id)s AND cb.tenant_id = %(tenant_id)s

@@ -28,7 +28,10 @@ async def test_the_demo_event_knows_its_start_splits_and_finishes(
         ("mini-12250FINISH4", "finish"),
     ]
     # The generator of points was read for the locations and for the finish display alike.
-    assert [d.locations for d in info.displays] == [["FINISH1", "mini-12250FINISH4"], []]
+    finish = ["FINISH1", "mini-12250FINISH4"]
+    assert [d.locations for d in info.displays] == [finish, [], finish]
+    # The third is drawn by a template the builder can open.
+    assert [d.template_id is not None for d in info.displays] == [False, False, True]
     # A second start finds the demo as it is.
     again = await seed_demo(pool, ["1187"], points)
     assert again.event_id == info.event_id

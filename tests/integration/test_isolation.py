@@ -7,6 +7,7 @@ fails the suite until someone says how it is scoped: that is the point.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,15 +17,21 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
+from PIL import Image
 from psycopg_pool import AsyncConnectionPool
 
 from app.db import catalog, provider_sync, timing
+from app.db import messages as messages_db
+from app.db import templates as templates_db
 from app.db.pool import tenant_connection
 from app.domain.catalog import ParticipantIn
 from app.domain.codes import new_display_code
+from app.domain.messages import MessageText, Schedule
 from app.domain.reads import NewRead
+from app.domain.templates import starter_layout
 from app.providers.secrets import CredentialBox, new_key
 from app.services import accounts
+from app.services import images as image_service
 from app.services import participant_imports as imports
 from app.services.auth import hash_password
 from app.settings import Settings
@@ -46,9 +53,23 @@ PUBLIC = {
     "/d/{code:str}/stream",
     "/d/{code:str}/feed",
     "/d/{code:str}/current",
+    "/d/{code:str}/look.css",
+    "/d/{code:str}/qr.svg",
+    # The spectator page of a display: the same capability, the same event's runners.
+    "/s/{code:str}",
+    "/s/{code:str}/stream",
+    "/s/{code:str}/search",
+    "/s/{code:str}/runners/{participant_id:int}",
+    # A screen's PIN for the display its code names: the code is the capability, the PIN a
+    # second factor for that one display.
+    "/d/{code:str}/pin",
+    "/d/{code:str}/messages",
     # One-time links: the token is the capability, and it shows only its own invitation/user.
     "/invite/{token:str}",
     "/reset/{token:str}",
+    # An image by its random key: the key is the capability, as a display code is, and it
+    # names one image's bytes and nothing else.
+    "/media/{key:str}",
 }
 
 
@@ -87,7 +108,20 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/events/{event_id:int}/displays/{display_id:int}/unknown-chips"): {
         "show_unknown": "1"
     },
+    ("POST", "/events/{event_id:int}/displays/{display_id:int}"): {
+        "name": "Sneaky settings",
+        "display_duration": "5",
+        "transition": "fade",
+        "duplicate_window": "60",
+        "reorder_window": "10",
+        "max_per_second": "0",
+        "show_unknown": "1",
+        "pin": "1234",
+    },
+    ("POST", "/events/{event_id:int}/displays/{display_id:int}/rotate"): {},
+    ("POST", "/events/{event_id:int}/displays/{display_id:int}/revoke"): {"confirm": "revoke"},
     ("POST", "/providers/{account_id:int}/delete"): {},
+    ("POST", "/images/{image_id:int}/delete"): {},
     ("POST", "/events/{event_id:int}/sync/map"): {
         "account_id": "1",
         "race_id": "90001",
@@ -102,6 +136,21 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     },
     ("POST", "/events/{event_id:int}/sync/{sync_id:int}/delete"): {},
     ("POST", "/events/{event_id:int}/results/runsignup"): {"sync_id": "1"},
+    ("POST", "/events/{event_id:int}/messages"): {"queue": "event", "body": "Sneaky message"},
+    ("POST", "/events/{event_id:int}/messages/order"): {"queue": "event", "order": ""},
+    ("POST", "/events/{event_id:int}/messages/{message_id:int}"): {"body": "Sneaky edit"},
+    ("POST", "/events/{event_id:int}/messages/{message_id:int}/schedule"): {"show_until": ""},
+    ("POST", "/events/{event_id:int}/messages/{message_id:int}/move"): {"direction": "up"},
+    ("POST", "/events/{event_id:int}/messages/{message_id:int}/delete"): {},
+    ("POST", "/templates"): {"name": "Sneaky template", "size": "landscape"},
+    ("POST", "/templates/{template_id:int}/elements"): {"kind": "text"},
+    ("POST", "/templates/{template_id:int}/elements/{element_id:str}"): {"x": "10"},
+    ("POST", "/templates/{template_id:int}/elements/{element_id:str}/delete"): {},
+    ("POST", "/templates/{template_id:int}/canvas"): {"background": "#000000"},
+    ("POST", "/templates/{template_id:int}/rename"): {"name": "Sneaky rename"},
+    ("POST", "/templates/{template_id:int}/save"): {"note": "sneaky"},
+    ("POST", "/templates/{template_id:int}/versions/{version:int}/revert"): {},
+    ("POST", "/events/{event_id:int}/displays/{display_id:int}/template"): {"template": ""},
 }
 CREDENTIALS_KEY = new_key()
 
@@ -155,6 +204,10 @@ class Tenant:
     account_id: int
     sync_id: int
     secrets: tuple[str, ...]
+    message_id: int
+    image_id: int
+    template_id: int = 0
+    element_id: str = ""
 
     def path_value(self, name: str) -> str:
         """This tenant's value for a route's path parameter, by the parameter's name."""
@@ -168,6 +221,12 @@ class Tenant:
             "upload_id": self.upload_id,
             "account_id": self.account_id,
             "sync_id": self.sync_id,
+            "message_id": self.message_id,
+            "image_id": self.image_id,
+            "template_id": self.template_id,
+            "element_id": self.element_id,
+            # Version 1 of tenant B's template exists; A must still get a 404.
+            "version": 1,
         }
         if name not in values:
             pytest.fail(
@@ -280,9 +339,34 @@ async def _tenant(pool: AsyncConnectionPool, slug: str, person: str, bib: str) -
             race_name=race_name, sub_events={"700001": "10K"}, until_at=None,
         )  # fmt: skip
     secrets = (*secrets, invitee, upload_name, f"{slug}-nobib", account_label, race_name)
+    # A message on the display's own queue.
+    message_body = f"{slug} welcome message"
+    async with tenant_connection(pool, tenant.id) as conn:
+        message = await messages_db.insert_message(
+            conn, tenant_id=tenant.id, event_id=event.id, display_id=display.id,
+            text=MessageText(message_body, "ticker", 8), schedule=Schedule(), created_by=owner.id,
+        )  # fmt: skip
+    secrets = (*secrets, message_body)
+    # An image in the tenant's library.
+    image_name = f"{slug}-sponsor-logo.png"
+    logo = io.BytesIO()
+    Image.new("RGB", (64, 32), (len(slug), 90, 200)).save(logo, "PNG")
+    uploaded = await image_service.upload(
+        pool, tenant.id, user_id=owner.id, filename=image_name, data=logo.getvalue(),
+        quota_bytes=image_service.DEFAULT_QUOTA_BYTES,
+    )  # fmt: skip
+    secrets = (*secrets, image_name, uploaded.image.public_key)
+    # A display template, saved once, with a text element.
+    template_name = f"{slug} finish-line template"
+    async with tenant_connection(pool, tenant.id) as conn:
+        layout = starter_layout().to_json()
+        template_id = await templates_db.create_template(conn, tenant.id, template_name, layout)
+        await templates_db.add_version(conn, tenant.id, template_id, layout, owner.id, "")
+    secrets = (*secrets, template_name)
     return Tenant(
         slug, email, tenant.id, event.id, display.code, session.id, owner.id,
         issued.invitation.id, display.id, upload.id, account.id, sync_id, secrets,
+        message.id, uploaded.image.id, template_id, starter_layout().elements[0].id,
     )  # fmt: skip
 
 

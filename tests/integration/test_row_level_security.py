@@ -29,6 +29,8 @@ TENANT_TABLES = {
     "timing_session_stats": "SELECT count(*) FROM timing_session_stats",
     "display_templates": "SELECT count(*) FROM display_templates",
     "display_template_versions": "SELECT count(*) FROM display_template_versions",
+    "images": "SELECT count(*) FROM images",
+    "display_messages": "SELECT count(*) FROM display_messages",
 }
 
 

@@ -156,3 +156,16 @@ async def set_display_template(
         "version": version,
     }
     return await _scalar(conn, "set_display_template", params) is not None
+
+
+async def delete_template(conn: AsyncConnection, tenant_id: int, template_id: int) -> str | None:
+    """The deleted template's name (its versions go with it), or None."""
+    params = {"tenant_id": tenant_id, "template_id": template_id}
+    name: str | None = await _scalar(conn, "delete_template", params)
+    return name
+
+
+async def templates_using_image(conn: AsyncConnection, tenant_id: int, key: str) -> list[str]:
+    """Names of the templates that would show the image (draft, latest or pinned version)."""
+    cur = await conn.execute(q("templates_using_image"), {"tenant_id": tenant_id, "key": key})
+    return [name for (name,) in await cur.fetchall()]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from app.db import audit
 from app.db import images as db
+from app.db import templates as templates_db
 from app.db.pool import Pool, connection, tenant_connection
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.images import (
@@ -126,6 +127,14 @@ async def delete(
         gone = await db.delete_image(conn, tenant_id, image_id)
         if gone is None:
             raise NotFound(_NO_IMAGE)
+        # A screen must not lose a logo mid-race: the template goes first (the transaction
+        # rolls the delete back).
+        using = await templates_db.templates_using_image(conn, tenant_id, gone.public_key)
+        if using:
+            raise InvalidInput(
+                f"{gone.filename} is used by the template{'s' if len(using) > 1 else ''} "
+                f"{', '.join(using)}: take it out of the template (and save) first."
+            )
         await audit.record(
             conn,
             tenant_id=tenant_id,

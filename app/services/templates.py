@@ -220,6 +220,28 @@ async def update_canvas(
     return await _edit_draft(pool, user, template_id, change)
 
 
+async def delete_template(pool: Pool, user: User, template_id: int) -> None:
+    """Delete a template and its versions; refused while a display shows it."""
+    tenant_id = _tenant(user)
+    async with tenant_connection(pool, tenant_id) as conn:
+        if not await db.lock_template(conn, tenant_id, template_id):
+            raise NotFound(_NOT_FOUND)
+        using = await db.displays_of_template(conn, tenant_id, template_id)
+        if using:
+            shown = "1 display shows" if len(using) == 1 else f"{len(using)} displays show"
+            raise InvalidInput(
+                f"{shown} this template: choose another for them on their settings pages first."
+            )
+        name = await db.delete_template(conn, tenant_id, template_id)
+        await audit.record(
+            conn,
+            tenant_id=tenant_id,
+            user_id=user.id,
+            action="template.deleted",
+            detail={"template_id": template_id, "name": name},
+        )
+
+
 async def rename(pool: Pool, user: User, template_id: int, name: str) -> None:
     tenant_id = _tenant(user)
     name = _name(name)

@@ -244,6 +244,17 @@ async def update_canvas(
     return await _builder(request, pool, user, template_id)
 
 
+@post("/{template_id:int}/delete")
+async def delete_template(
+    request: Request[Any, Any, Any], template_id: FromPath[int], user: UserDep, pool: PoolDep
+) -> Any:
+    try:
+        await service.delete_template(pool, user, template_id)
+    except InvalidInput as exc:
+        return await _builder(request, pool, user, template_id, error=str(exc))
+    return see_other(request, "/templates/")
+
+
 @post("/{template_id:int}/rename")
 async def rename(
     request: Request[Any, Any, Any], template_id: FromPath[int], user: UserDep, pool: PoolDep
@@ -340,6 +351,7 @@ router = Router(
         update_element,
         delete_element,
         update_canvas,
+        delete_template,
         rename,
         save,
         revert,

@@ -76,3 +76,33 @@ UPDATE displays SET template_id = %(template_id)s, template_version = %(version)
  WHERE id = %(display_id)s AND event_id = %(event_id)s AND tenant_id = %(tenant_id)s
    AND revoked_at IS NULL
 RETURNING id;
+
+-- name: delete_template
+DELETE FROM display_templates
+ WHERE id = %(template_id)s AND tenant_id = %(tenant_id)s
+RETURNING name;
+
+-- name: templates_using_image
+-- Templates that would show an image: in the draft, the latest version, or a version a live
+-- display is pinned to.
+WITH shown AS (
+    SELECT t.id, t.name, t.draft AS layout
+      FROM display_templates t
+     WHERE t.tenant_id = %(tenant_id)s AND t.archived_at IS NULL
+    UNION ALL
+    SELECT t.id, t.name, v.layout
+      FROM display_templates t
+      JOIN display_template_versions v ON v.template_id = t.id
+     WHERE t.tenant_id = %(tenant_id)s AND t.archived_at IS NULL
+       AND (v.version = (SELECT max(version) FROM display_template_versions
+                          WHERE template_id = t.id)
+            OR EXISTS (SELECT 1 FROM displays d
+                        WHERE d.template_id = t.id AND d.template_version = v.version
+                          AND d.revoked_at IS NULL))
+)
+SELECT DISTINCT name
+  FROM shown
+ WHERE layout->>'background_image' = %(key)s
+    OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(layout->'elements', '[]'::jsonb)) e
+                WHERE e->>'image' = %(key)s)
+ ORDER BY name;

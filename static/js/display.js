@@ -102,7 +102,7 @@
     if (showing && now < showUntil) return;
     hideMessage();
     var list = screen.querySelectorAll("#messages .message-fullscreen");
-    var dwell = (parseFloat(screen.dataset.dwell || "5") || 5) * 1000;
+    var dwell = parseFloat(screen.dataset.dwell || "5000") || 5000;  // milliseconds
     if (!list.length || now - lastRunner < dwell || now < showUntil + dwell) return;
     showing = list[nextMessage % list.length];
     nextMessage += 1;

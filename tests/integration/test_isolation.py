@@ -148,6 +148,7 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/templates/{template_id:int}/elements/{element_id:str}/delete"): {},
     ("POST", "/templates/{template_id:int}/canvas"): {"background": "#000000"},
     ("POST", "/templates/{template_id:int}/rename"): {"name": "Sneaky rename"},
+    ("POST", "/templates/{template_id:int}/delete"): {},
     ("POST", "/templates/{template_id:int}/save"): {"note": "sneaky"},
     ("POST", "/templates/{template_id:int}/versions/{version:int}/revert"): {},
     ("POST", "/events/{event_id:int}/displays/{display_id:int}/template"): {"template": ""},

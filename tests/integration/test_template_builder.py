@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 
 import pytest
+from PIL import Image
 from psycopg_pool import AsyncConnectionPool
 
 from app.db import catalog
 from app.db import templates as template_db
 from app.domain.codes import new_display_code
 from app.domain.templates import parse_layout
+from app.services import images as image_service
 from tests.integration.tenancy import Client, TenantSeed, app_client, login, seed_tenant
 
 pytestmark = pytest.mark.timeout(60)
@@ -200,3 +203,58 @@ async def test_another_tenants_template_is_not_found(
     )
     assert r.status_code == 404
     assert "Theirs" not in (await client.get("/templates/")).text
+
+
+async def test_a_template_a_display_shows_cannot_be_deleted_nor_its_logo(
+    web: tuple[Client, TenantSeed, TenantSeed, str], pool: AsyncConnectionPool
+) -> None:
+    client, mine, _, token = web
+    template_id = await create(client, token)
+    logo = io.BytesIO()
+    Image.new("RGB", (40, 20), (255, 210, 63)).save(logo, "PNG")
+    uploaded = await image_service.upload(
+        pool, mine.tenant_id, user_id=None, filename="logo.png", data=logo.getvalue(),
+        quota_bytes=2**24,
+    )  # fmt: skip
+    key, image_id = uploaded.image.public_key, uploaded.image.id
+    await client.post(
+        f"/templates/{template_id}/canvas", data={"_csrf_token": token, "background_image": key}
+    )
+    # Used by the draft: the image stays.
+    r = await client.post(
+        f"/images/{image_id}/delete", data={"_csrf_token": token}, follow_redirects=False
+    )
+    assert r.status_code == 400 and "Finish TV" in r.text
+    assert (await client.get(f"/media/{key}")).status_code == 200
+
+    async with pool.connection() as conn:
+        display = await catalog.create_display(
+            conn,
+            tenant_id=mine.tenant_id,
+            event_id=mine.event.id,
+            code=new_display_code(),
+            name="Finish",
+        )
+    await client.post(
+        f"/events/{mine.event.id}/displays/{display.id}/template",
+        data={"_csrf_token": token, "template": str(template_id)},
+    )
+    r = await client.post(f"/templates/{template_id}/delete", data={"_csrf_token": token})
+    assert "1 display shows this template" in r.text
+    assert (await client.get(f"/templates/{template_id}")).status_code == 200
+
+    await client.post(
+        f"/events/{mine.event.id}/displays/{display.id}/template",
+        data={"_csrf_token": token, "template": ""},
+    )
+    r = await client.post(
+        f"/templates/{template_id}/delete", data={"_csrf_token": token}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("/templates/")
+    assert (await client.get(f"/templates/{template_id}")).status_code == 404
+    # Nothing shows the logo any more: now it can go.
+    r = await client.post(
+        f"/images/{image_id}/delete", data={"_csrf_token": token}, follow_redirects=False
+    )
+    assert r.status_code in (200, 303)
+    assert (await client.get(f"/media/{key}")).status_code == 404

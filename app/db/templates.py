@@ -169,3 +169,9 @@ async def templates_using_image(conn: AsyncConnection, tenant_id: int, key: str)
     """Names of the templates that would show the image (draft, latest or pinned version)."""
     cur = await conn.execute(q("templates_using_image"), {"tenant_id": tenant_id, "key": key})
     return [name for (name,) in await cur.fetchall()]
+
+
+async def preview_sources(conn: AsyncConnection, tenant_id: int) -> list[tuple[str, str, str]]:
+    """(code, event name, display name) of the tenant's live displays."""
+    cur = await conn.execute(q("preview_sources"), {"tenant_id": tenant_id})
+    return [(code, event, display) for code, event, display in await cur.fetchall()]

@@ -358,3 +358,10 @@ async def display_choice(pool: Pool, user: User, event_id: int, display_id: int)
             else []
         )
     return DisplayChoice(display.template_id, display.template_version, templates, versions)
+
+
+async def preview_sources(pool: Pool, user: User) -> list[tuple[str, str, str]]:
+    """Displays whose race a template can be previewed on: (code, event, display)."""
+    tenant_id = _tenant(user)
+    async with tenant_connection(pool, tenant_id) as conn:
+        return await db.preview_sources(conn, tenant_id)

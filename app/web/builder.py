@@ -88,9 +88,22 @@ def _draft_version(layout: Layout) -> str:
 
 
 async def _builder_context(
-    pool: Any, user: User, template_id: int, selected: str = "", error: str = ""
+    pool: Any,
+    user: User,
+    template_id: int,
+    selected: str = "",
+    error: str = "",
+    hub: Any = None,
+    source: str = "",
 ) -> dict[str, Any]:
     template = await service.get_template(pool, user, template_id)
+    sources = await service.preview_sources(pool, user)
+    snap = _sample_snapshot()
+    # A race of one of the tenant's own displays (live or replayed), else the sample runner.
+    if hub is not None and source in {code for code, _, _ in sources}:
+        snap = (await hub.state(source, plain=True)).snapshot
+    else:
+        source = ""
     layout = template.draft
     # The tenant's image library, for the image and background pickers (listing only).
     images = (await image_service.library(pool, tenant_of(user), quota_bytes=1)).images
@@ -107,7 +120,9 @@ async def _builder_context(
         # The preview draws the same board a screen draws, on a sample runner.
         "display": _PreviewDisplay(),
         "look": Look(layout, template.id, 0),
-        "snap": _sample_snapshot(),
+        "snap": snap,
+        "sources": sources,
+        "source": source,
         "kinds": KINDS,
         "fields": FIELDS,
         "fonts": FONTS,
@@ -134,7 +149,12 @@ async def _builder(
     selected: str = "",
     error: str = "",
 ) -> Template:
-    context = await _builder_context(pool, user, template_id, selected, error)
+    # The preview's race: ?preview=<display code> on the page, or the form's own field.
+    source = request.query_params.get("preview", "")
+    if request.method == "POST":
+        source = str((await request.form()).get("preview", source))
+    hub = request.app.state.hub
+    context = await _builder_context(pool, user, template_id, selected, error, hub, source)
     fragment = request.headers.get("hx-request") == "true"
     name = "builder/_designer.html" if fragment else "builder/designer.html"
     return Template(name, context=context, status_code=200)

@@ -106,3 +106,11 @@ SELECT DISTINCT name
     OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(layout->'elements', '[]'::jsonb)) e
                 WHERE e->>'image' = %(key)s)
  ORDER BY name;
+
+-- name: preview_sources
+-- The tenant's live displays of events not archived, to preview a template on their race.
+SELECT d.code, e.name AS event_name, d.name AS display_name
+  FROM displays d
+  JOIN events e ON e.id = d.event_id AND e.tenant_id = d.tenant_id
+ WHERE d.tenant_id = %(tenant_id)s AND d.revoked_at IS NULL AND e.archived_at IS NULL
+ ORDER BY e.event_date DESC NULLS LAST, e.id DESC, d.id;

@@ -156,6 +156,14 @@ async def test_a_display_is_drawn_by_its_template_and_user_text_stays_inert(
     assert "&lt;script&gt;alert(1)&lt;/script&gt; {{7*7}} Marit" in preview.text
     await client.post(f"/templates/{template_id}/save", data={"_csrf_token": token})
 
+    # The preview can draw a display's race instead of the sample runner (own displays only).
+    page = await client.get(f"/templates/{template_id}", params={"preview": display.code})
+    assert f'<option value="{display.code}" selected>' in page.text
+    assert "Marit" not in page.text
+    assert "Marit" in (await client.get(f"/templates/{template_id}")).text
+    foreign = await client.get(f"/templates/{template_id}", params={"preview": "zzzzzzzz"})
+    assert "Marit" in foreign.text
+
     # Before the display chooses the template it shows the built-in board.
     assert "tpl-canvas" not in (await client.get(f"/d/{display.code}")).text
     r = await client.post(

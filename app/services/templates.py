@@ -58,6 +58,13 @@ def _tenant(user: User) -> int:
     return user.tenant_id
 
 
+async def _audit(conn: Any, user: User, action: str, detail: dict[str, object]) -> None:
+    assert user.tenant_id is not None
+    await audit.record(
+        conn, tenant_id=user.tenant_id, user_id=user.id, action=action, detail=detail
+    )
+
+
 def _name(raw: str) -> str:
     name = raw.strip()
     if not name:
@@ -96,13 +103,7 @@ async def create_template(
     async with tenant_connection(pool, tenant_id) as conn:
         template_id = await db.create_template(conn, tenant_id, name, body)
         await db.add_version(conn, tenant_id, template_id, body, user.id, "Created")
-        await audit.record(
-            conn,
-            tenant_id=tenant_id,
-            user_id=user.id,
-            action="template.created",
-            detail={"template_id": template_id, "name": name},
-        )
+        await _audit(conn, user, "template.created", {"template_id": template_id, "name": name})
     return template_id
 
 
@@ -233,13 +234,7 @@ async def delete_template(pool: Pool, user: User, template_id: int) -> None:
                 f"{shown} this template: choose another for them on their settings pages first."
             )
         name = await db.delete_template(conn, tenant_id, template_id)
-        await audit.record(
-            conn,
-            tenant_id=tenant_id,
-            user_id=user.id,
-            action="template.deleted",
-            detail={"template_id": template_id, "name": name},
-        )
+        await _audit(conn, user, "template.deleted", {"template_id": template_id, "name": name})
 
 
 async def rename(pool: Pool, user: User, template_id: int, name: str) -> None:
@@ -260,13 +255,7 @@ async def save(pool: Pool, user: User, template_id: int, note: str = "") -> Save
         row = await _load(conn, tenant_id, template_id)
         layout = parse_layout(row.draft).to_json()
         version = await db.add_version(conn, tenant_id, template_id, layout, user.id, note)
-        await audit.record(
-            conn,
-            tenant_id=tenant_id,
-            user_id=user.id,
-            action="template.saved",
-            detail={"template_id": template_id, "version": version},
-        )
+        await _audit(conn, user, "template.saved", {"template_id": template_id, "version": version})
         displays = await db.displays_of_template(conn, tenant_id, template_id)
     return Saved(version, displays)
 
@@ -284,12 +273,11 @@ async def revert(pool: Pool, user: User, template_id: int, version: int) -> Save
         new = await db.add_version(
             conn, tenant_id, template_id, old, user.id, f"Reverted to version {version}"
         )
-        await audit.record(
+        await _audit(
             conn,
-            tenant_id=tenant_id,
-            user_id=user.id,
-            action="template.reverted",
-            detail={"template_id": template_id, "to": version, "version": new},
+            user,
+            "template.reverted",
+            {"template_id": template_id, "to": version, "version": new},
         )
         displays = await db.displays_of_template(conn, tenant_id, template_id)
     return Saved(new, displays)
@@ -327,12 +315,11 @@ async def use_on_display(
             conn, tenant_id, event_id, display_id, template_id, version
         ):
             raise NotFound("There is no such display.")
-        await audit.record(
+        await _audit(
             conn,
-            tenant_id=tenant_id,
-            user_id=user.id,
-            action="display.template",
-            detail={"display_id": display_id, "template_id": template_id, "version": version},
+            user,
+            "display.template",
+            {"display_id": display_id, "template_id": template_id, "version": version},
         )
 
 

@@ -117,6 +117,21 @@ async def _store(
         return await timing.store_reads(conn, rows)
 
 
+async def _another_display(
+    pool: AsyncConnectionPool, race: Race, name: str, location: str
+) -> Display:
+    """A second display of the race's event."""
+    async with pool.connection() as conn:
+        return await catalog.create_display(
+            conn,
+            tenant_id=race.tenant_id,
+            event_id=race.event_id,
+            code=new_display_code(),
+            name=name,
+            locations=[location],
+        )
+
+
 async def _publish(bus: MemoryBus, race: Race, stored: list[StoredRead]) -> None:
     batch = ReadBatch(race.session_id, race.event_id, race.tenant_id, tuple(stored))
     await bus.publish(event_channel(race.event_id), batch.to_json())
@@ -462,15 +477,7 @@ async def test_displays_under_the_same_rules_share_each_rendered_frame(
     pool: AsyncConnectionPool,
 ) -> None:
     race = await _race(pool)
-    async with pool.connection() as conn:
-        twin = await catalog.create_display(
-            conn,
-            tenant_id=race.tenant_id,
-            event_id=race.event_id,
-            code=new_display_code(),
-            name="Finish line, other side",
-            locations=["FINISH"],
-        )
+    twin = await _another_display(pool, race, "Finish line, other side", "FINISH")
     rendered: list[int] = []
 
     class Counting(_Names):
@@ -500,15 +507,7 @@ async def test_displays_under_the_same_rules_share_one_pipeline_and_restart_alon
     pool: AsyncConnectionPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     race = await _race(pool)
-    async with pool.connection() as conn:
-        twin = await catalog.create_display(
-            conn,
-            tenant_id=race.tenant_id,
-            event_id=race.event_id,
-            code=new_display_code(),
-            name="Finish line, other side",
-            locations=["FINISH"],
-        )
+    twin = await _another_display(pool, race, "Finish line, other side", "FINISH")
     built: list[DisplayPipeline] = []
 
     class Counted(DisplayPipeline):
@@ -640,15 +639,7 @@ async def test_a_changed_message_queue_tells_the_screens_it_concerns(
     pool: AsyncConnectionPool,
 ) -> None:
     race = await _race(pool)
-    async with pool.connection() as conn:
-        other = await catalog.create_display(
-            conn,
-            tenant_id=race.tenant_id,
-            event_id=race.event_id,
-            code=new_display_code(),
-            name="Start",
-            locations=["START"],
-        )
+    other = await _another_display(pool, race, "Start", "START")
     bus = MemoryBus()
     hub: DisplayHub[str] = DisplayHub(pool, bus, _Names())
     try:

@@ -55,6 +55,10 @@ def _uvicorn_server(settings: Settings, app: object) -> object:
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=5,
+        # Longer than a proxy's idle upstream connections (nginx: 60 s) and a browser's idle
+        # gaps: with uvicorn's 5 s, a client reusing a connection just as the server closed
+        # it saw a failed request.
+        timeout_keep_alive=75,
     )
     return uvicorn.Server(config)
 

@@ -167,6 +167,8 @@ class RunnerView:
     first_name: str = ""
     last_name: str = ""
     custom: tuple[tuple[str, str], ...] = ()
+    # The gun this runner's time counts from (None before one): a race clock follows it.
+    gun_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +339,10 @@ class _Ordered:
         return at
 
 
+def _at(us: int | None) -> datetime | None:
+    return None if us is None else datetime.fromtimestamp(us / _SECOND_US, UTC)
+
+
 class DisplayPipeline:
     """One display's events from the reads of its event, fed in read-id order.
 
@@ -418,8 +424,7 @@ class DisplayPipeline:
         )
 
     def _gun_at(self) -> datetime | None:
-        gun = self._race_gun if self._race_gun is not None else self._event_start
-        return None if gun is None else datetime.fromtimestamp(gun / _SECOND_US, UTC)
+        return _at(self._race_gun if self._race_gun is not None else self._event_start)
 
     def places_of(self, participant_id: int) -> Places | None:
         placed = self._placed.get(participant_id)
@@ -550,6 +555,7 @@ class DisplayPipeline:
                 pace="",
                 places=NO_PLACES,
                 late=late,
+                gun_at=_at(gun),
             )
         else:
             group_label = age_group(entrant.gender, entrant.age)
@@ -588,6 +594,7 @@ class DisplayPipeline:
                 first_name=entrant.first_name,
                 last_name=entrant.last_name,
                 custom=entrant.custom,
+                gun_at=_at(gun),
             )
 
         self._shown += 1

@@ -63,7 +63,9 @@
     if (!canvas) return;
     var clocks = canvas.querySelectorAll(".race-clock");
     if (!clocks.length) return;
-    var gun = parseInt(canvas.dataset.gun || "", 10);
+    // The newest runner's gun (a gun fired after the board was drawn), else the board's.
+    var runner = canvas.querySelector(".tpl-runner[data-gun]");
+    var gun = parseInt((runner && runner.dataset.gun) || canvas.dataset.gun || "", 10);
     var now = Date.now() / 1000, text;
     if (gun && now >= gun) {
       var s = Math.floor(now - gun);

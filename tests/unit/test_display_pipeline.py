@@ -161,6 +161,10 @@ def test_gun_and_chip_time() -> None:
     )
     assert one.pace == "6:11/km"
     assert (two.gun_time, two.chip_time) == ("1:02:06.0", "1:02:06.0")
+    # A race clock on screen counts from the runner's gun (none before it), and the board's.
+    assert first.gun_at is None
+    assert one.gun_at == two.gun_at == p.snapshot().gun_at
+    assert one.gun_at is not None and one.read_at - one.gun_at == timedelta(seconds=3_725.67)
     # Start-mat reads are remembered, never shown; they count even when the display shows
     # only the finish.
     assert all(v.location == "FINISH" for v in shown(events))

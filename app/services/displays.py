@@ -80,6 +80,19 @@ async def display_page(pool: Pool, tenant_id: int, event_id: int, display_id: in
     return DisplayPage(event, display, locations, choices, issued_at)
 
 
+async def event_displays(pool: Pool, tenant_id: int, event_id: int) -> list[Display]:
+    """The live displays of the tenant's event (NotFound for another tenant's event)."""
+    async with tenant_connection(pool, tenant_id) as conn:
+        event = await find_event(conn, tenant_id, event_id)
+        return await catalog.list_displays(conn, tenant_id, event.id)
+
+
+async def event_of(pool: Pool, display: Display) -> Event:
+    """The event of a display reached by its public code (the code is the capability)."""
+    async with tenant_connection(pool, display.tenant_id) as conn:
+        return await find_event(conn, display.tenant_id, display.event_id)
+
+
 async def get_display(pool: Pool, tenant_id: int, event_id: int, display_id: int) -> Display:
     """The live display of the tenant's event, or NotFound."""
     return (await display_page(pool, tenant_id, event_id, display_id)).display

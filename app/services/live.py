@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -308,7 +308,7 @@ class DisplayClient(Generic[P]):
             if not frame.parts or frame.parts[0].id > self._after or not self._after:
                 return frame.payload
             fresh = [p.payload for p in frame.parts if p.id > self._after]
-            return self._feed.hub._render.join(fresh) if fresh else None
+            return self._feed.render.join(fresh) if fresh else None
         return None
 
     def close(self) -> None:
@@ -534,12 +534,17 @@ class _Feed(Generic[P]):
     """One display in this process: its timeline's events rendered once each (shared with
     the other displays of the timeline), the recent frames, and its screens."""
 
-    def __init__(self, hub: DisplayHub[P], display: Display, plain: bool = False) -> None:
+    def __init__(
+        self, hub: DisplayHub[P], display: Display, plain: bool = False, encoding: str = ""
+    ) -> None:
         self.hub = hub
         self.display = display
         # Drawn in the built-in look whatever the display's template (the spectator page).
         self.plain = plain
-        self.key = _feed_key(display.code, plain)
+        # Which of the hub's renderers draws it ("" the page's HTML; see DisplayHub).
+        self.encoding = encoding
+        self.render = hub._renders[encoding]
+        self.key = _feed_key(display.code, plain, encoding)
         self.clients: set[DisplayClient[P]] = set()
         self.ring: deque[_Frame[P]] = deque()
         self.last_used = time.monotonic()
@@ -651,10 +656,10 @@ class _Feed(Generic[P]):
 
     def messages_changed(self) -> None:
         """A frame without an id (it changes no event number): the page refetches messages."""
-        self._fan_out([_Frame(0, self.hub._render.messages_changed())])
+        self._fan_out([_Frame(0, self.render.messages_changed())])
 
     def deliver_provisional(self, shown: Sequence[Shown]) -> None:
-        frames = [self.hub._frame(self.display, self.look, s) for s in self._drawn(shown)]
+        frames = [self.hub._frame(self, s) for s in self._drawn(shown)]
         self._fan_out([f for f in frames if f is not None])
 
     def _drawn(self, shown: Sequence[Shown]) -> Sequence[Shown]:
@@ -665,7 +670,7 @@ class _Feed(Generic[P]):
 
     def _show(self, shown: Shown) -> _Frame[P] | None:
         """The event's frame, kept in the ring for screens that reconnect."""
-        frame = self.hub._frame(self.display, self.look, shown)
+        frame = self.hub._frame(self, shown)
         if frame is None:
             return None
         if len(self.ring) >= self.hub._ring_size:
@@ -679,14 +684,14 @@ class _Feed(Generic[P]):
             return
         frame = frames[0]
         if len(frames) > 1:
-            payload = self.hub._render.join([f.payload for f in frames])
+            payload = self.render.join([f.payload for f in frames])
             frame = _Frame(frames[-1].id, payload, tuple(frames))
         for client in list(self.clients):
             client._offer(frame)
 
 
-def _feed_key(code: str, plain: bool) -> str:
-    return f"{code}+plain" if plain else code
+def _feed_key(code: str, plain: bool, encoding: str = "") -> str:
+    return f"{code}{'+plain' if plain else ''}{'+' + encoding if encoding else ''}"
 
 
 async def _look(conn: Connection, display: Display) -> Look:
@@ -739,6 +744,7 @@ class DisplayHub(Generic[P]):
         bus: Bus,
         render: Renderer[P],
         *,
+        encodings: Mapping[str, Renderer[P]] | None = None,
         ring_size: int = 200,
         client_queue: int = 256,
         idle_grace_s: float = 30.0,
@@ -747,6 +753,9 @@ class DisplayHub(Generic[P]):
         self._pool = pool
         self._bus = bus
         self._render = render
+        # Other encodings of the same events (the JSON API's stream), by name: their feeds
+        # share the timelines, so no pipeline runs twice for them.
+        self._renders: dict[str, Renderer[P]] = {**(encodings or {}), "": render}
         self._ring_size = ring_size
         self._client_queue = client_queue
         self._idle_grace_s = idle_grace_s
@@ -760,7 +769,7 @@ class DisplayHub(Generic[P]):
         self._listener: asyncio.Task[None] | None = None
         # Displays of one event under the same rules (the same epoch) compute the same events:
         # each is rendered once, for all of them (a wall of screens showing one finish line).
-        self._rendered: OrderedDict[tuple[int, str, int], P] = OrderedDict()
+        self._rendered: OrderedDict[tuple[str, int, str, int], P] = OrderedDict()
         self._closed = False
 
     async def display(self, code: str) -> Display:
@@ -782,7 +791,12 @@ class DisplayHub(Generic[P]):
         return display
 
     async def connect(
-        self, code: str, last_event_id: str | None = None, *, plain: bool = False
+        self,
+        code: str,
+        last_event_id: str | None = None,
+        *,
+        plain: bool = False,
+        encoding: str = "",
     ) -> DisplayClient[P]:
         """A screen joins: the events after last_event_id ("<epoch>.<number>"), then live ones.
 
@@ -790,9 +804,10 @@ class DisplayHub(Generic[P]):
         under other rules (the display was edited since), the screen gets the whole board first
         (a snapshot), then live events: never a gap, never a repeat. The caller must close()
         the client when the screen goes away. `plain`: in the built-in look, whatever the
-        display's template (a phone, not the TV the template was made for).
+        display's template (a phone, not the TV the template was made for). `encoding`: one
+        of the hub's other renderers (see __init__), else the page's.
         """
-        feed = await self._feed(code, plain)
+        feed = await self._feed(code, plain, encoding)
         client = DisplayClient(feed, self._client_queue)
         resume = parse_event_id(last_event_id) if last_event_id else None
         if resume is not None and resume[0] == feed.epoch and resume[1] >= feed.covered_from:
@@ -800,7 +815,7 @@ class DisplayHub(Generic[P]):
             client._after = after
             client._backlog.extend(f.payload for f in feed.ring if f.id > after)
         else:
-            client._backlog.append(self._render.board(feed.state()))
+            client._backlog.append(feed.render.board(feed.state()))
         # Registered in the same step as the ring was read: no frame is missed or doubled.
         feed.attach(client)
         return client
@@ -814,8 +829,7 @@ class DisplayHub(Generic[P]):
 
     def screen_count(self, code: str) -> int:
         """Screens connected to a display in this process (its spectator pages too)."""
-        feeds = (self._feeds.get(_feed_key(code, plain)) for plain in (False, True))
-        return sum(len(f.clients) for f in feeds if f is not None)
+        return sum(len(f.clients) for f in self._feeds.values() if f.display.code == code)
 
     async def places_of(self, code: str, participant_id: int) -> Places | None:
         """A participant's places as the display computes them now (None: not placed)."""
@@ -861,15 +875,16 @@ class DisplayHub(Generic[P]):
             self._stop(feed)
         return len(stale)
 
-    def _frame(self, display: Display, look: Look, shown: Shown) -> _Frame[P] | None:
-        key = (display.event_id, shown.epoch, shown.id)
+    def _frame(self, feed: _Feed[P], shown: Shown) -> _Frame[P] | None:
+        display = feed.display
+        key = (feed.encoding, display.event_id, shown.epoch, shown.id)
         if shown.id:
             payload = self._rendered.get(key)
             if payload is not None:
                 self._rendered.move_to_end(key)
                 return _Frame(shown.id, payload)
         try:
-            payload = self._render.event(display, look, shown)
+            payload = feed.render.event(display, feed.look, shown)
         except Exception:
             log.exception("rendering event %s of display %s failed", shown.id, display.code)
             return None
@@ -879,19 +894,21 @@ class DisplayHub(Generic[P]):
                 self._rendered.popitem(last=False)
         return _Frame(shown.id, payload)
 
-    async def _feed(self, code: str, plain: bool = False) -> _Feed[P]:
+    async def _feed(self, code: str, plain: bool = False, encoding: str = "") -> _Feed[P]:
         if self._closed:
             raise Unavailable("the server is shutting down")
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="display-changes")
         # Looked up on every connect and poll, so a revoked or edited display takes effect.
         display = await self.display(code)
-        feed = self._feeds.get(_feed_key(code, plain))
+        if encoding not in self._renders:
+            raise NotFound(f"No such encoding: {encoding}")
+        feed = self._feeds.get(_feed_key(code, plain, encoding))
         if feed is not None and (feed.task.done() or feed.display != display):
             self._stop(feed)
             feed = None
         if feed is None:
-            feed = _Feed(self, display, plain)
+            feed = _Feed(self, display, plain, encoding)
             self._feeds[feed.key] = feed
         feed.touch()
         try:

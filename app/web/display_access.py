@@ -41,6 +41,12 @@ class PinForm:
     pin: str = ""
     # "1": the screen asked for the polled version of the page.
     poll: str = ""
+    # Which page of the display asked: "d" (the screen), "s" (spectator), "a" (announcer).
+    page: str = "d"
+
+
+# The pages a display's code opens, where a PIN form sends the screen back to.
+PAGES = ("d", "s", "a")
 
 
 def cookie_name(display: Display) -> str:
@@ -74,11 +80,18 @@ def _pin_form(
     display: Display,
     *,
     poll: bool,
+    page: str = "d",
     error: str = "",
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Template:
-    context = {"display": display, "poll": poll, "error": error, "digits": PIN_DIGITS}
+    context = {
+        "display": display,
+        "poll": poll,
+        "page": page,
+        "error": error,
+        "digits": PIN_DIGITS,
+    }
     return Template(
         "display_access/pin.html",
         context=context,
@@ -93,7 +106,8 @@ async def pin_page(request: Request[Any, Any, Any], code: str, poll: bool) -> Te
     display = await hub.display(code)
     if not await _locked(request.app.state, request.cookies, display):
         return None
-    return _pin_form(display, poll=poll)
+    page = request.url.path.split("/")[1]
+    return _pin_form(display, poll=poll, page=page if page in PAGES else "d")
 
 
 async def require_screen_access(
@@ -130,7 +144,8 @@ async def enter_pin(
 ) -> Response[Any]:
     display = await hub.display(code)
     poll = data.poll == "1"
-    target = f"/d/{display.code}" + ("?poll=1" if poll else "")
+    page = data.page if data.page in PAGES else "d"
+    target = f"/{page}/{display.code}" + ("?poll=1" if poll and page == "d" else "")
     if not display.has_pin:
         return Redirect(target, status_code=303)
     result = await service.check_pin(pool, display, data.pin, client_ip(request))
@@ -140,6 +155,7 @@ async def enter_pin(
         return _pin_form(
             display,
             poll=poll,
+            page=page,
             error=(
                 "Too many wrong PINs for this display or from this address. "
                 f"Wait {_minutes(result.retry_after_s)} and try again."
@@ -151,14 +167,16 @@ async def enter_pin(
         return _pin_form(
             display,
             poll=poll,
+            page=page,
             error="That PIN is not right. Ask the timer for this display's PIN.",
             status_code=HTTP_401_UNAUTHORIZED,
         )
     cookie = Cookie(
         key=cookie_name(display),
         value=screen_token(settings.secret_key, display.id, result.pin_hash),
-        # Every address of the display (page, stream, feed), and still after a code rotation.
-        path="/d/",
+        # Every address of the display (screen, spectator and announcer pages, the API), and
+        # still after a code rotation: the cookie is named and signed for this display only.
+        path="/",
         max_age=COOKIE_MAX_AGE_S,
         httponly=True,
         secure=_cookies_secure(settings),

@@ -1,4 +1,5 @@
-"""The one place where errors become responses: a page, an htmx fragment or a redirect."""
+"""The one place where errors become responses: a page, an htmx fragment, a redirect, or JSON
+for the API under /api."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
@@ -36,6 +37,8 @@ from app.domain.upload_files import MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
 
+API_PREFIX = "/api"
+
 _TITLES = {
     HTTP_400_BAD_REQUEST: "That did not work",
     HTTP_401_UNAUTHORIZED: "Please sign in",
@@ -61,9 +64,28 @@ def is_htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
+def is_api(request: Request[Any, Any, Any]) -> bool:
+    """A request to the JSON API: its clients get JSON errors, never a page or a redirect."""
+    path = request.url.path
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
 def _error(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
-    """The error page, or for htmx requests a fragment the page swaps in where it asked."""
+    """The error page, or for htmx requests a fragment the page swaps in where it asked, or
+    for the API a JSON body (app.web.api_models.ApiError)."""
     headers = {"Retry-After": "5"} if status == HTTP_503_SERVICE_UNAVAILABLE else {}
+    if is_api(request):
+        body = {
+            "status": status,
+            "error": _TITLES.get(status, "Something went wrong"),
+            "detail": message,
+        }
+        return Response(
+            body,
+            status_code=status,
+            media_type=MediaType.JSON,
+            headers={**headers, "Cache-Control": "no-store"},
+        )
     context = {
         "status": status,
         "title": _TITLES.get(status, "Something went wrong"),
@@ -76,6 +98,10 @@ def _error(request: Request[Any, Any, Any], status: int, message: str) -> Respon
 
 
 def _sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
+    if is_api(request):
+        return _error(
+            request, HTTP_401_UNAUTHORIZED, "Sign in first: the API takes the session cookie."
+        )
     if is_htmx(request):
         # A redirect inside an htmx swap would paint the login page into a fragment.
         return Response(b"", status_code=HTTP_401_UNAUTHORIZED, headers={"HX-Redirect": "/login"})
@@ -102,10 +128,16 @@ def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     status = exc.status_code if isinstance(exc, HTTPException) else HTTP_500_INTERNAL_SERVER_ERROR
     if isinstance(exc, PermissionDeniedException) and "CSRF" in exc.detail:
         message = "This form has expired. Reload the page and try again."
+        if is_api(request):
+            message = "Send the CSRF token (the rd_csrf cookie's value) in the X-CSRFToken header."
     elif isinstance(exc, ValidationException):
         message = "Some fields of the form were missing or malformed."
+        if is_api(request):
+            message = "The request's parameters or JSON body were missing or malformed."
     elif status == HTTP_404_NOT_FOUND:
         message = "There is no page at this address."
+        if is_api(request):
+            message = "The API has nothing at this address."
     elif status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         message = f"That upload is too large: the limit is {_upload_limit(request) // 2**20} MB."
     elif status >= HTTP_500_INTERNAL_SERVER_ERROR:

@@ -33,6 +33,8 @@ from app.web import (
     operations,
     participants,
 )
+from app.web import announcer as announcer_pages
+from app.web import api as api_routes
 from app.web import builder as template_pages
 from app.web import images as image_pages
 from app.web import messages as message_pages
@@ -49,7 +51,7 @@ from app.web.session_store import PostgresSessionStore, RedisSessionStore, Sessi
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 # Public and machine routes carry no login and post no forms: no session, no CSRF cookie.
-_PUBLIC = ["^/d/", "^/static/", "^/health$", "^/media/"]
+_PUBLIC = ["^/d/", "^/static/", "^/health$", "^/media/", "^/api/displays/", "^/api/schema"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -100,7 +102,10 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
                 settings.database_url, settings.db_pool_min, settings.db_pool_max
             )
         the_bus = create_bus(settings.redis_url) if bus is None else bus
-        hub: DisplayHub[bytes] = DisplayHub(the_pool, the_bus, render)
+        # The API's stream gets the same events and ids encoded as JSON (app.web.api).
+        hub: DisplayHub[bytes] = DisplayHub(
+            the_pool, the_bus, render, encodings={"json": api_routes.JsonRenderer()}
+        )
         jobs = Jobs()
         app.state.jobs = jobs
         app.state.pool = the_pool
@@ -152,9 +157,11 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
             template_pages.router,
             template_pages.display_router,
             spectator_pages.router,
+            *announcer_pages.ROUTERS,
             display_access.router,
             display_settings.router,
             *message_pages.ROUTERS,
+            *api_routes.routers(),
             health,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
@@ -168,7 +175,9 @@ def create_app(settings: Settings, *, pool: Pool | None = None, bus: Bus | None 
         exception_handlers=EXCEPTION_HANDLERS,
         dependencies=DEPENDENCIES,
         state=State({"settings": settings}),
-        openapi_config=None,
+        # Only the JSON API is described: its routers set include_in_schema=True.
+        openapi_config=api_routes.openapi_config(),
+        include_in_schema=False,
         # The process entry point configures logging once, for app and collector alike.
         logging_config=None,
         debug=False,

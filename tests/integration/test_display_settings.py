@@ -556,8 +556,15 @@ async def test_a_screen_pin_locks_the_display_until_the_right_pin_is_entered(
         assert right.headers["location"] == f"/d/{code}?poll=1"
         cookie = right.headers["set-cookie"]
         assert cookie.startswith(f"{COOKIE_PREFIX}{seeded.display.id}=")
-        assert "HttpOnly" in cookie and "Path=/d/" in cookie
+        # One cookie opens the display's screen, spectator and announcer pages and its API.
+        assert "HttpOnly" in cookie and "Path=/;" in cookie + ";"
         assert await _screen_sees(screen, code)
+        for path in (f"/s/{code}", f"/a/{code}", f"/api/displays/{code}"):
+            assert (await screen.get(path)).status_code == 200, path
+        spectator = await screen.post(f"/d/{code}/pin", data={"pin": "2468", "page": "s"})
+        assert spectator.headers["location"] == f"/s/{code}"
+        elsewhere = await screen.post(f"/d/{code}/pin", data={"pin": "2468", "page": "//x"})
+        assert elsewhere.headers["location"] == f"/d/{code}"
 
         # Setting the PIN again, even to the same digits, locks the screens out.
         await save(pin="2468")

@@ -60,6 +60,10 @@ PUBLIC = {
     "/s/{code:str}/stream",
     "/s/{code:str}/search",
     "/s/{code:str}/runners/{participant_id:int}",
+    # The announcer view of a display: the same capability, the same event's runners.
+    "/a/{code:str}",
+    "/a/{code:str}/lists",
+    "/a/{code:str}/search",
     # A screen's PIN for the display its code names: the code is the capability, the PIN a
     # second factor for that one display.
     "/d/{code:str}/pin",
@@ -70,6 +74,15 @@ PUBLIC = {
     # An image by its random key: the key is the capability, as a display code is, and it
     # names one image's bytes and nothing else.
     "/media/{key:str}",
+    # The JSON API of a display, by the same code (and behind the same screen PIN).
+    "/api/displays/{code:str}",
+    "/api/displays/{code:str}/current",
+    "/api/displays/{code:str}/messages",
+    "/api/displays/{code:str}/stream",
+    # The API's OpenAPI schema: the same document for everyone, no data.
+    "/api/schema",
+    "/api/schema/openapi.json",
+    "/api/schema/{path:str}",
 }
 
 
@@ -152,6 +165,10 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/templates/{template_id:int}/save"): {"note": "sneaky"},
     ("POST", "/templates/{template_id:int}/versions/{version:int}/revert"): {},
     ("POST", "/events/{event_id:int}/displays/{display_id:int}/template"): {"template": ""},
+}
+# A valid JSON body for each API route that takes one (sent instead of a form).
+JSON_BODIES: dict[tuple[str, str], dict[str, object]] = {
+    ("POST", "/api/events/{event_id:int}/messages"): {"body": "Sneaky message"},
 }
 CREDENTIALS_KEY = new_key()
 
@@ -461,11 +478,13 @@ async def test_every_route_answers_a_foreign_id_with_404_and_no_foreign_data(
             r = await client_a.get(target)
             assert r.status_code < 400, f"GET {path}: {r.status_code}"
         else:
+            body = JSON_BODIES.get((method, path))
             r = await client_a.request(
                 method,
                 target,
                 headers={"x-csrftoken": token, "HX-Request": "true"},
-                data=_form(method, path, token, a),
+                data=_form(method, path, token, a) if body is None else None,
+                json=body,
                 files=FILES.get((method, path)),
             )
             assert r.status_code == 404, f"{method} {target} (B's ids) answered {r.status_code}"

@@ -24,6 +24,7 @@ KINDS = {
     "image": "Image or logo",
     "ticker": "Message ticker",
     "recent": "Recent finishers",
+    "also": "Also finished (runners of a full second)",
     "clock": "Race clock",
     "qr": "QR code of the spectator page",
 }
@@ -62,6 +63,8 @@ VISIBILITY = {
     "known": "Only for a registered runner",
     "placed": "Only when the runner has a place",
 }
+# Runner lists a screen keeps up to date itself (static/js/display.js), by their element ids.
+LISTS = frozenset({"recent", "also"})
 MAX_ELEMENTS = 60
 MAX_TEXT = 300
 MIN_SIDE, MAX_SIDE = 240, 7680
@@ -87,7 +90,7 @@ class Element:
     w: int = 400
     h: int = 100
     # What it shows: a runner field ("field"), text with {placeholders} ("text"), an image's
-    # public key ("image"), runners listed ("recent").
+    # public key ("image"), runners listed ("recent", "also").
     field: str = "name"
     text: str = ""
     image: str = ""
@@ -105,7 +108,7 @@ class Element:
         return (
             self.kind == "field"
             or (self.kind == "text" and bool(_PLACEHOLDER.search(self.text)))
-            or (self.kind != "recent" and self.visible != "always")
+            or (self.kind not in LISTS and self.visible != "always")
         )
 
 
@@ -221,7 +224,7 @@ def parse_element(raw: Mapping[str, Any], width: int, height: int) -> Element:
         field=_field_name(get("field")) if kind == "field" else "name",
         text=_text(get("text"), "Text") if kind == "text" else "",
         image=_image_key(get("image")) if kind == "image" else "",
-        rows=_int(get("rows"), "Rows", 1, 30) if kind == "recent" else 8,
+        rows=_int(get("rows"), "Rows", 1, 30) if kind in LISTS else 8,
         font=_choice(get("font"), "Font", FONTS),
         size=_int(get("size"), "Text size", 6, 600),
         weight=int(_choice(get("weight"), "Weight", WEIGHTS)),

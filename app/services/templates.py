@@ -153,7 +153,7 @@ async def add_element(pool: Pool, user: User, template_id: int, kind: str) -> El
         if len(layout.elements) >= MAX_ELEMENTS:
             raise InvalidInput(f"A template holds at most {MAX_ELEMENTS} elements.")
         w, h = layout.width // 3, layout.height // 8
-        if kind in ("recent",):
+        if kind in ("recent", "also"):
             h = layout.height // 2
         if kind == "qr":
             w = h = min(layout.width, layout.height) // 5

@@ -7,7 +7,7 @@ integers, #rrggbb colours, names from fixed lists and image keys of [A-Za-z0-9_-
 
 from __future__ import annotations
 
-from app.domain.templates import Layout
+from app.domain.templates import LISTS, Layout
 
 FONT_STACKS = {
     "sans": 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
@@ -47,7 +47,7 @@ def layout_css(layout: Layout, scope: str = ".tpl-canvas") -> str:
         if e.kind == "ticker":
             props.append(f"background-color:{_ticker_band(e.colour)}")
         rules.append(f"{scope} .tpl-el-{e.id}{{{';'.join(props)}}}")
-        if e.kind == "recent":
+        if e.kind in LISTS:
             # The list keeps more runners than the element shows (a screen's list size).
             hidden = f"{scope} .tpl-el-{e.id} .recent-item:nth-last-child(n+{e.rows + 1})"
             rules.append(f"{hidden}{{display:none}}")

@@ -180,12 +180,23 @@ async def test_a_display_is_drawn_by_its_template_and_user_text_stays_inert(
     # Text naming a runner's fields shows nothing before the first runner.
     assert "{{7*7}}" not in page.text
 
+    # The "also finished" strip, for the runners of a full second: its own list on screen.
+    assert '<ol id="also" hidden></ol>' in page.text
+    await client.post(
+        f"/templates/{template_id}/elements", data={"_csrf_token": token, "kind": "also"}
+    )
+    await client.post(f"/templates/{template_id}/save", data={"_csrf_token": token})
+    page = await client.get(f"/d/{display.code}")
+    assert '<ol id="also" class="recent-list">' in page.text
+    assert '<ol id="also" hidden></ol>' not in page.text
+
     # Pinned to version 1 (before the hostile text), the display shows that.
     await client.post(
         f"/events/{mine.event.id}/displays/{display.id}/template",
         data={"_csrf_token": token, "template": f"{template_id}@1"},
     )
     assert f"look.css?v={template_id}.1" in (await client.get(f"/d/{display.code}")).text
+    assert '<ol id="also" hidden></ol>' in (await client.get(f"/d/{display.code}")).text
 
 
 async def test_another_tenants_template_is_not_found(

@@ -25,6 +25,7 @@ from app.services.live import DisplayHub
 from app.settings import Settings
 from app.web.auth import client_ip
 from app.web.dependencies import HubDep, PoolDep, SettingsDep
+from app.web.security import cookies_secure
 
 COOKIE_PREFIX = "rd_screen_"
 # A screen is left on for a whole season; a new PIN (or clearing it) is how access ends.
@@ -121,13 +122,6 @@ async def require_screen_access(
         raise Forbidden(LOCKED)
 
 
-def _cookies_secure(settings: Settings) -> bool:
-    # Imported here: the factory imports this module (through app.web.displays).
-    from app.web.factory import cookies_secure
-
-    return cookies_secure(settings.base_url)
-
-
 def _minutes(seconds: int) -> str:
     minutes = max(1, -(-seconds // 60))
     return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
@@ -179,7 +173,7 @@ async def enter_pin(
         path="/",
         max_age=COOKIE_MAX_AGE_S,
         httponly=True,
-        secure=_cookies_secure(settings),
+        secure=cookies_secure(settings.base_url),
         samesite="lax",
     )
     return Redirect(target, status_code=303, cookies=[cookie])

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
@@ -46,27 +45,13 @@ from app.web.dependencies import DEPENDENCIES
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.health import health
 from app.web.rendering import DisplayRenderer, create_environment
-from app.web.security import add_security_headers
+from app.web.security import add_security_headers, cookies_secure
 from app.web.session_store import PostgresSessionStore, RedisSessionStore, SessionConfig
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 # Public and machine routes carry no login and post no forms: no session, no CSRF cookie.
 _PUBLIC = ["^/d/", "^/static/", "^/health$", "^/media/", "^/api/displays/", "^/api/schema"]
 SESSION_MAX_AGE_S = 7 * 24 * 3600
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def cookies_secure(base_url: str) -> bool:
-    """Secure cookies everywhere except plain-http development on this machine.
-
-    A public base URL that is http:// on a real host is treated as a deployment behind
-    TLS termination that was described wrongly, not as a reason to send sessions in clear.
-    """
-    parts = urlsplit(base_url)
-    if parts.scheme == "https":
-        return True
-    host = parts.hostname or ""
-    return not (host in _LOOPBACK or host.startswith("127."))
 
 
 def _derive(secret: str, purpose: str) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
@@ -38,3 +40,19 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     # Belt and braces: uvicorn is started with server_header=False; drop any that slips in.
     if "server" in headers:
         del headers["server"]
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def cookies_secure(base_url: str) -> bool:
+    """Secure cookies everywhere except plain-http development on this machine.
+
+    A public base URL that is http:// on a real host is treated as a deployment behind
+    TLS termination that was described wrongly, not as a reason to send sessions in clear.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme == "https":
+        return True
+    host = parts.hostname or ""
+    return not (host in _LOOPBACK or host.startswith("127."))

@@ -18,7 +18,8 @@ from app.db import catalog
 from app.domain.codes import new_display_code
 from app.services.auth import hash_password
 from app.settings import Settings
-from app.web.factory import cookies_secure, create_app
+from app.web.factory import create_app
+from app.web.security import cookies_secure
 
 OWNER = "owner@harbor-timing.test"
 OPERATOR = "operator@harbor-timing.test"

@@ -27,7 +27,7 @@ from app.domain.templates import (
 )
 from app.services import images as image_service
 from app.services import templates as service
-from app.services.live import Look
+from app.services.live import DisplayHub, Look
 from app.web.dependencies import USER, HubDep, PoolDep, UserDep, tenant_of
 from app.web.events import see_other
 from app.web.template_css import layout_css
@@ -93,14 +93,15 @@ async def _builder_context(
     template_id: int,
     selected: str = "",
     error: str = "",
-    hub: Any = None,
+    *,
+    hub: DisplayHub[bytes],
     source: str = "",
 ) -> dict[str, Any]:
     template = await service.get_template(pool, user, template_id)
     sources = await service.preview_sources(pool, user)
     snap = _sample_snapshot()
     # A race of one of the tenant's own displays (live or replayed), else the sample runner.
-    if hub is not None and source in {code for code, _, _ in sources}:
+    if source in {code for code, _, _ in sources}:
         snap = (await hub.state(source, plain=True)).snapshot
     else:
         source = ""
@@ -117,7 +118,7 @@ async def _builder_context(
         "versions": await service.versions(pool, user, template_id),
         "css_url": f"/templates/{template.id}/draft.css?v={_draft_version(layout)}",
         "error": error,
-        # The preview draws the same board a screen draws, on a sample runner.
+        # The preview draws the same board a screen draws (no live display behind it).
         "display": _PreviewDisplay(),
         "look": Look(layout, template.id, 0),
         "snap": snap,
@@ -154,7 +155,9 @@ async def _builder(
     if request.method == "POST":
         source = str((await request.form()).get("preview", source))
     hub = request.app.state.hub
-    context = await _builder_context(pool, user, template_id, selected, error, hub, source)
+    context = await _builder_context(
+        pool, user, template_id, selected, error, hub=hub, source=source
+    )
     fragment = request.headers.get("hx-request") == "true"
     name = "builder/_designer.html" if fragment else "builder/designer.html"
     return Template(name, context=context, status_code=200)

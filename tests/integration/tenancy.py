@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import uvicorn
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from psycopg_pool import AsyncConnectionPool
@@ -150,3 +151,24 @@ class Provider(RawProvider):
         except ConnectionError:
             pass
         return True
+
+
+@asynccontextmanager
+async def serving(app: Litestar, port: int, start_s: float = 10.0) -> AsyncIterator[str]:
+    """The app on a real uvicorn server on loopback (streams need one); yields its URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + start_s
+    while not server.started:
+        assert not task.done(), "uvicorn exited during start-up"
+        assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, start_s)

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from app.db import catalog
@@ -31,7 +30,7 @@ from app.services.auth import hash_password
 from app.settings import Settings
 from app.web.factory import create_app
 from tests.conftest import free_port
-from tests.integration.tenancy import PASSWORD, seed_tenant
+from tests.integration.tenancy import PASSWORD, seed_tenant, serving
 from tests.integration.test_display_stream import (
     T0,
     WAIT_S,
@@ -127,30 +126,8 @@ async def served(pool: AsyncConnectionPool, db_url: str) -> AsyncIterator[Served
     port = free_port()
     settings = Settings(database_url=db_url, secret_key="a" * 48, http_port=port)
     app = create_app(settings, pool=pool, bus=bus)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while not server.started:
-        assert not task.done(), "uvicorn exited during start-up"
-        assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield Served(
-            f"http://127.0.0.1:{port}",
-            bus,
-            race,
-            template_id,
-            rival.event.id,
-            rival_display,
-            rival_template,
-        )
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, WAIT_S)
+    async with serving(app, port) as url:
+        yield Served(url, bus, race, template_id, rival.event.id, rival_display, rival_template)
 
 
 def _json(r: httpx.Response, status: int = 200) -> Any:

@@ -3,7 +3,6 @@ revoked display, a screen PIN; another tenant's display is a 404."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from app.db import catalog, timing
@@ -29,6 +27,7 @@ from tests.integration.tenancy import (
     app_client,
     login,
     seed_tenant,
+    serving,
 )
 from tests.integration.test_collector import scalar
 from tests.integration.test_display_stream import T0, Race, _store
@@ -465,24 +464,8 @@ async def served(db_url: str, seeded: Seeded, pool: AsyncConnectionPool) -> Asyn
         collector_status_url="http://127.0.0.1:9/status",
     )
     app = create_app(settings, pool=pool)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = asyncio.get_running_loop().time() + 10
-    while not server.started:
-        assert not task.done(), "uvicorn exited during start-up"
-        assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-            yield Served(url, http)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serving(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        yield Served(url, http)
 
 
 async def _sign_in(http: httpx.AsyncClient, email: str) -> str:

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from app.db import catalog, timing
@@ -30,6 +29,7 @@ from app.services.live import Disconnected, DisplayHub, DisplayState, Look, Show
 from app.settings import Settings
 from app.web.factory import create_app
 from tests.conftest import free_port
+from tests.integration.tenancy import serving
 
 # 06:21:44.9 UTC is 08:21:44.9 in Oslo in May.
 T0 = datetime(2026, 5, 17, 6, 21, 44, 900_000, tzinfo=UTC)
@@ -159,22 +159,8 @@ async def live(pool: AsyncConnectionPool, db_url: str) -> AsyncIterator[Live]:
     port = free_port()
     settings = Settings(database_url=db_url, secret_key="s" * 48, http_port=port)
     app = create_app(settings, pool=pool, bus=bus)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while not server.started:
-        assert not task.done(), "uvicorn exited during start-up"
-        assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", bus, race, app.state.hub)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, WAIT_S)
+    async with serving(app, port) as url:
+        yield Live(url, bus, race, app.state.hub)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 -- name: announcer_reads
 -- Athlete reads of the event's sessions (archived ones left out) in the last %(hours)s hours
--- before its newest read: (location, normalised chip, read time). Tags are normalised as
--- spectator_reads does (app.domain.reads.normalize_tag); control tags are not athletes.
+-- before its newest read: (location, normalised chip, read time); control tags are not
+-- athletes.
 WITH sessions AS (
     SELECT id FROM timing_sessions
      WHERE tenant_id = %(tenant_id)s AND event_id = %(event_id)s AND status <> 'archived'
@@ -14,10 +14,7 @@ WITH sessions AS (
     SELECT max(read_at) - make_interval(hours => %(hours)s) AS since FROM reads
 )
 SELECT reads.location_name,
-       CASE WHEN %(exact)s THEN upper(btrim(reads.tag_code))
-            ELSE coalesce(nullif(ltrim(upper(btrim(reads.tag_code)), '0'), ''),
-                          CASE WHEN btrim(reads.tag_code) = '' THEN '' ELSE '0' END)
-       END AS chip,
+       normalize_tag(reads.tag_code, %(exact)s) AS chip,
        reads.read_at
   FROM reads, bounds
  WHERE reads.read_at >= bounds.since;

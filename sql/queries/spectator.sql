@@ -26,14 +26,10 @@ SELECT p.id, p.bib, p.first_name, p.last_name, p.gender, p.city, p.team, p.sub_e
 
 -- name: spectator_reads
 -- Every read of the given (normalised) chips in the event's sessions, oldest first. Chips are
--- stored normalised (app.domain.reads.normalize_tag); reads are not, so they are normalised here
--- the same way.
+-- stored normalised; reads are not, so they go through the same rule (migration 0016).
 SELECT r.location_name, r.read_at
   FROM timing_sessions s
   JOIN timing_reads r ON r.session_id = s.id
  WHERE s.tenant_id = %(tenant_id)s AND s.event_id = %(event_id)s AND s.status <> 'archived'
-   AND (CASE WHEN %(exact)s THEN upper(btrim(r.tag_code))
-             ELSE coalesce(nullif(ltrim(upper(btrim(r.tag_code)), '0'), ''),
-                           CASE WHEN btrim(r.tag_code) = '' THEN '' ELSE '0' END)
-        END) = ANY(%(chips)s::text[])
+   AND normalize_tag(r.tag_code, %(exact)s) = ANY(%(chips)s::text[])
  ORDER BY r.read_at, r.id;

@@ -13,7 +13,7 @@ from app.db import catalog, timing
 from app.domain.catalog import Display, ParticipantIn
 from app.domain.codes import new_display_code
 from app.domain.errors import InvalidInput
-from app.domain.reads import EXACT, STRIP_ZEROS, TAG_MODES
+from app.domain.reads import EXACT, STRIP_ZEROS, TAG_MODES, normalize_tag
 from app.pubsub import MemoryBus
 from app.services import events as events_service
 from app.services.chip_files import import_chip_file
@@ -341,3 +341,16 @@ async def test_a_streaming_screen_picks_up_the_unknown_chips_setting(
         again.close()
     finally:
         await hub.close()
+
+
+@pytest.mark.parametrize("mode", [STRIP_ZEROS, EXACT])
+async def test_the_sql_rule_spells_tags_as_the_python_one(
+    pool: AsyncConnectionPool, mode: str
+) -> None:
+    """Spectator and announcer queries match raw reads to stored chips in SQL (migration 0016)."""
+    tags = ["009573", "9573", " 9573 ", "abc12", "ABC12", "000", "0", "", "  ", "00A1", "a 1"]
+    async with pool.connection() as conn:
+        for tag in tags:
+            cur = await conn.execute("SELECT normalize_tag(%s, %s)", (tag, mode == EXACT))
+            row = await cur.fetchone()
+            assert row is not None and row[0] == normalize_tag(tag, mode), tag

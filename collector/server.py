@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from app.db import catalog, timing
 from app.db.pool import Pool, connection, open_pool
 from app.domain.errors import Unavailable
+from app.heap import freeze_startup_heap
 from app.pubsub import Bus, create_bus
 from app.settings import Settings
 from collector.connection import KnownSession, ProviderConnection
@@ -345,6 +346,7 @@ async def run_collector(settings: Settings) -> None:
         loop.add_signal_handler(sig, stopping.set)
     try:
         await collector.start()
+        freeze_startup_heap()
         await stopping.wait()
         log.info("stopping the collector")
     finally:

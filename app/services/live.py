@@ -71,6 +71,9 @@ CHANGES_CHANNEL = "display-changes"
 # A display looked up by its code is reused this long, so a wall of screens polling every
 # second costs a query a second, not one per poll; an edit made here clears it at once.
 _LOOKUP_TTL_S = 1.0
+# Every this many seconds each idle screen is told to send a heartbeat (a comment that keeps
+# proxies from closing the stream and shows the screen its server is alive).
+HEARTBEAT_S = 15.0
 _LOOKUPS = 10_000
 # Runners a screen keeps in its finish list and in its "also finished" strip.
 RECENT_SIZE = 20
@@ -227,6 +230,13 @@ class _Frame(Generic[P]):
     parts: tuple[_Frame[P], ...] = ()
 
 
+class _Beat:
+    """Queued to an idle screen by the hub's heartbeat: time to send a heartbeat."""
+
+
+_BEAT = _Beat()
+
+
 class DisplayClient(Generic[P]):
     """One screen's connection: its catch-up frames first, then the live frames of its display."""
 
@@ -235,7 +245,7 @@ class DisplayClient(Generic[P]):
         self._queue_limit = queue_limit
         self._backlog: deque[P] = deque()
         # Unbounded so the end marker always fits; the limit is enforced in _offer.
-        self._queue: asyncio.Queue[_Frame[P] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Frame[P] | _Beat | None] = asyncio.Queue()
         # Events up to this id reached the screen already (through another worker, perhaps
         # one a little ahead of this one): they are not sent again.
         self._after = 0
@@ -265,19 +275,34 @@ class DisplayClient(Generic[P]):
         self._queue.put_nowait(None)
         self._feed.clients.discard(self)
 
-    async def next(self, quiet_s: float) -> P | None:
-        """The next frame, or None after quiet_s seconds without one (time for a heartbeat)."""
+    def _beat(self) -> None:
+        if not self._ended and self._queue.empty():
+            self._queue.put_nowait(_BEAT)
+
+    async def next(self, quiet_s: float | None = None) -> P | None:
+        """The next frame; None when the hub's heartbeat comes first (time to send one), or
+        after quiet_s seconds without a frame.
+
+        A stream waits without a timeout of its own: a timer per screen per frame (what
+        asyncio.wait_for costs) was work for every screen on every runner in a rush.
+        """
         if self._backlog:
             return self._backlog.popleft()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + quiet_s
+        if quiet_s is None:
+            return await self._take()
+        try:
+            async with asyncio.timeout(quiet_s):
+                return await self._take()
+        except TimeoutError:
+            return None
+
+    async def _take(self) -> P | None:
         while True:
-            try:
-                frame = await asyncio.wait_for(self._queue.get(), deadline - loop.time())
-            except TimeoutError:
-                return None
+            frame = await self._queue.get()
             if frame is None:
                 raise Disconnected
+            if isinstance(frame, _Beat):
+                return None
             payload = self._unseen(frame)
             if payload is not None:
                 return payload
@@ -297,6 +322,8 @@ class DisplayClient(Generic[P]):
             if frame is None:
                 self._queue.put_nowait(None)  # the end marker stays for next()
                 break
+            if isinstance(frame, _Beat):
+                continue  # a frame is going out anyway
             payload = self._unseen(frame)
             if payload is not None:
                 out.append(payload)
@@ -749,6 +776,7 @@ class DisplayHub(Generic[P]):
         client_queue: int = 256,
         idle_grace_s: float = 30.0,
         recheck_s: float = _RECHECK_S,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self._pool = pool
         self._bus = bus
@@ -760,6 +788,8 @@ class DisplayHub(Generic[P]):
         self._client_queue = client_queue
         self._idle_grace_s = idle_grace_s
         self._recheck_s = recheck_s
+        self._heartbeat_s = heartbeat_s
+        self._heartbeat: asyncio.TimerHandle | None = None
         self._feeds: dict[str, _Feed[P]] = {}
         self._timelines: dict[tuple[int, str], _Timeline[P]] = {}
         # Code → (until when it holds, the display or None for an unknown or revoked code).
@@ -841,6 +871,8 @@ class DisplayHub(Generic[P]):
 
     async def close(self) -> None:
         self._closed = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -899,6 +931,9 @@ class DisplayHub(Generic[P]):
             raise Unavailable("the server is shutting down")
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="display-changes")
+            self._heartbeat = asyncio.get_running_loop().call_later(
+                self._heartbeat_s, self._beat
+            )
         # Looked up on every connect and poll, so a revoked or edited display takes effect.
         display = await self.display(code)
         if encoding not in self._renders:
@@ -959,6 +994,13 @@ class DisplayHub(Generic[P]):
             return
         for display_id in targets:
             self.reload(event_id, display_id)
+
+    def _beat(self) -> None:
+        """One timer for every screen of this process: each idle one sends a heartbeat."""
+        for feed in self._feeds.values():
+            for client in feed.clients:
+                client._beat()
+        self._heartbeat = asyncio.get_running_loop().call_later(self._heartbeat_s, self._beat)
 
     def _timeline(self, feed: _Feed[P], race: RaceContext) -> _Timeline[P]:
         """The timeline of a display's event and rules, started if none runs here."""

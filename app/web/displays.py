@@ -21,7 +21,6 @@ from app.web.display_settings import public_url
 from app.web.rendering import HEARTBEAT, RETRY
 from app.web.template_css import layout_css
 
-HEARTBEAT_S = 15.0
 STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     # nginx and friends would otherwise hold the stream in a buffer.
@@ -59,7 +58,7 @@ async def frames(client: DisplayClient[bytes]) -> AsyncIterator[bytes]:
         yield RETRY
         while True:
             try:
-                frame = await client.next(HEARTBEAT_S)
+                frame = await client.next()
             except Disconnected:
                 return
             if frame is None:

@@ -436,6 +436,27 @@ async def test_hub_resumes_from_its_ring_and_cuts_off_slow_screens(
         await hub.close()
 
 
+async def test_idle_screens_get_heartbeats_and_a_beat_never_takes_a_frames_place(
+    pool: AsyncConnectionPool,
+) -> None:
+    race = await _race(pool)
+    bus = MemoryBus()
+    hub: DisplayHub[str] = DisplayHub(pool, bus, _Names(), heartbeat_s=0.1)
+    try:
+        screen = await hub.connect(race.display.code)
+        assert await screen.next() == "board:0"
+        # No timeout of its own: only the hub's heartbeat ends the wait.
+        for _ in range(3):
+            assert await asyncio.wait_for(screen.next(), WAIT_S) is None
+        batch = await _store(pool, race, [("FINISH", "4000", T0)])
+        await _publish(bus, race, batch)
+        got = [await asyncio.wait_for(screen.next(), WAIT_S) for _ in range(3)]
+        assert [g for g in got if g is not None][:1] == ["1:Chip 4000"]
+        screen.close()
+    finally:
+        await hub.close()
+
+
 async def test_a_burst_goes_out_as_one_write_and_a_screen_ahead_gets_only_the_rest(
     pool: AsyncConnectionPool,
 ) -> None:

@@ -84,22 +84,25 @@ async def _get_user(pool: AsyncConnectionPool, user_id: int) -> Any:
 
 
 class Browsers:
-    """A fresh browser per person; each gets its own app so lifespans do not overlap."""
+    """A fresh browser per person; each gets its own app so lifespans do not overlap.
 
-    def __init__(self, db_url: str, pool: AsyncConnectionPool) -> None:
+    Each app opens its own pool: the test client runs the app on an event loop in another
+    thread while this test's loop blocks, so the test's pool, whose tasks run on the blocked
+    loop, could not hand the app a new connection (it waited 30 s and failed, now and then).
+    """
+
+    def __init__(self, db_url: str) -> None:
         self.settings = Settings(
             database_url=db_url, secret_key="accounts-secret-" + "x" * 40, public_base_url=BASE_URL
         )
-        self.pool = pool
 
     def __call__(self) -> Client:
-        app = create_app(self.settings, pool=self.pool)
-        return AsyncTestClient(app=app, base_url="https://testserver.local")
+        return AsyncTestClient(app=create_app(self.settings), base_url="https://testserver.local")
 
 
 @pytest.fixture
-def browser(db_url: str, pool: AsyncConnectionPool) -> Browsers:
-    return Browsers(db_url, pool)
+def browser(db_url: str) -> Browsers:
+    return Browsers(db_url)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""What the load test's parts share: which runners a display fragment shows, and the writer
-of docs/benchmarks.md."""
+"""What the load test's parts share: which runners a display fragment shows, the garbage
+collector's setting for the generator, and the writer of docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import gc
 import html
 import importlib.util
 import re
@@ -60,6 +61,16 @@ class Runners:
 
     def forget(self, fragment: bytes) -> None:
         self._parsed.pop(fragment, None)
+
+
+def no_full_collections() -> None:
+    """The generator's own full collections would count as the platform's latency (one took
+    60 ms with 500 screens' sightings to walk). What is loaded by now is never walked again,
+    and no full collection runs during a run of minutes: the little cyclic garbage that
+    outlives the young generations waits for the process's end."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(gc.get_threshold()[0], 10, 1_000_000)
 
 
 def benchmarks_report() -> Any:

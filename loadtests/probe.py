@@ -11,7 +11,6 @@ loadtests/report.py reports it as a row of its own.
 from __future__ import annotations
 
 import asyncio
-import gc
 import gzip
 import json
 import signal
@@ -25,7 +24,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fragments import Runners, chip_reader  # noqa: E402
+from fragments import Runners, chip_reader, no_full_collections  # noqa: E402
 
 from app.domain.reads import normalize_tag  # noqa: E402
 
@@ -104,10 +103,7 @@ async def main(out_dir: Path) -> None:
         ProbeScreen(FIRST_ID + i, display, scenario["base_url"])
         for i, display in enumerate(scenario["displays"])
     ]
-    # Its own full collections would count as the platform's latency (see scenario.py).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(gc.get_threshold()[0], 10, 1_000_000)
+    no_full_collections()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

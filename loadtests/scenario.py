@@ -13,7 +13,6 @@ Latency is taken per runner per screen, the first time that screen sees the runn
 
 from __future__ import annotations
 
-import gc
 import gzip
 import itertools
 import json
@@ -37,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from fragments import Runners, chip_reader  # noqa: E402
+from fragments import Runners, chip_reader, no_full_collections  # noqa: E402
 
 from app.domain.reads import normalize_tag  # noqa: E402
 from simulator.sources import GUN_TAG, load_point  # noqa: E402
@@ -98,13 +97,7 @@ def _flush_seen() -> None:
 
 _chip_of = chip_reader(BIB_TO_CHIP, lambda tag: normalize_tag(tag, TAG_MODE))
 runners_in = Runners(_chip_of)
-# The generator's own full collections would count as the platform's latency (one took 60 ms
-# with 500 screens' sightings to walk). What is loaded by now is never walked again (Locust
-# forks its workers after this), and no full collection runs during a run of minutes: the
-# little cyclic garbage that outlives the young generations waits for the process's end.
-gc.collect()
-gc.freeze()
-gc.set_threshold(gc.get_threshold()[0], 10, 1_000_000)
+no_full_collections()  # before Locust forks its worker processes
 
 
 class Screen:

@@ -891,11 +891,11 @@ class DisplayHub(Generic[P]):
         )
 
     def reload(self, event_id: int, display_id: int | None = None) -> int:
-        """Stop this process's feeds of an event (or of one display of it) after an edit.
+        """Stop this process's feeds of an event (or of one display of it) after an edit;
+        `announce` does it in every process.
 
-        Their screens reconnect to feeds built from the edited settings; other app processes
-        notice within recheck_s (each feed re-reads its settings), and a revoked code answers
-        404 there within _LOOKUP_TTL_S. Returns the feeds stopped.
+        Their screens reconnect to feeds built from the edited settings. Returns the feeds
+        stopped.
         """
         self._lookups.clear()
         stale = [

@@ -173,9 +173,9 @@ async def save_settings(
             errors=exc.errors,
             status_code=HTTP_400_BAD_REQUEST,
         )
-    # Screens of this display in this process restart on the new settings at once; other app
-    # processes notice within their feeds' recheck interval.
-    hub.reload(event_id, display.id)
+    # Open screens of this display restart on the new settings at once, in every app
+    # process: a new PIN locks out, there too, the screens that do not know it.
+    await hub.announce(event_id, [display.id])
     return Redirect(f"{_settings_path(event_id, display.id)}?done=saved", status_code=303)
 
 
@@ -191,8 +191,8 @@ async def rotate_code(
     display = await service.rotate_code(
         pool, tenant_of(user), event_id, display_id, user_id=user.id, ip=client_ip(request)
     )
-    # The old code's screens are cut off here now (and its cached lookup dropped).
-    hub.reload(event_id, display.id)
+    # The old code's screens are cut off now, in every app process (and its lookup dropped).
+    await hub.announce(event_id, [display.id])
     return Redirect(f"{_settings_path(event_id, display.id)}?done=rotated", status_code=303)
 
 
@@ -224,7 +224,7 @@ async def revoke_display(
     display = await service.revoke(
         pool, tenant_id, event_id, display_id, user_id=user.id, ip=client_ip(request)
     )
-    hub.reload(event_id, display.id)
+    await hub.announce(event_id, [display.id])
     return Redirect(f"/events/{event_id}", status_code=303)
 
 

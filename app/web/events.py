@@ -209,8 +209,8 @@ async def set_tag_mode(
     await service.set_tag_mode(
         pool, tenant_id, event_id, data.tag_mode, user_id=user.id, ip=client_ip(request)
     )
-    # This process's open displays of the event start over under the new mode at once.
-    hub.reload(event_id)
+    # Open displays of the event start over under the new mode at once, in every process.
+    await hub.announce(event_id)
     return see_other(request, f"/events/{event_id}")
 
 
@@ -295,9 +295,8 @@ async def set_unknown_chips(
     if choice is None:
         raise InvalidInput("Choose whether unknown chips show their chip code or stay hidden.")
     display = await service.set_show_unknown(pool, tenant_of(user), event_id, display_id, choice)
-    # Screens of this display in this process reconnect to a feed with the new setting now;
-    # other app processes pick it up within their feeds' recheck interval.
-    hub.reload(event_id, display.id)
+    # Screens of this display reconnect to a feed with the new setting now, in every process.
+    await hub.announce(event_id, [display.id])
     if is_htmx(request):
         return see_other(request, f"/events/{event_id}")
     return see_other(request, f"/events/{event_id}#display-{display.id}")

@@ -3,6 +3,7 @@ revoked display, a screen PIN; another tenant's display is a 404."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -575,6 +576,52 @@ async def test_a_screen_pin_locks_the_display_until_the_right_pin_is_entered(
             "set",
             "cleared",
         ]
+
+
+async def test_a_new_pin_cuts_off_open_screens_in_every_app_process(
+    db_url: str, redis_url: str, seeded: Seeded, pool: AsyncConnectionPool
+) -> None:
+    """Two app processes over one Redis: a screen streaming from the other one is cut off
+    at once when the director sets a PIN, and cannot come back without it."""
+    code = seeded.display.code
+    ports = free_port(), free_port()
+    apps = [
+        create_app(
+            Settings(
+                database_url=db_url,
+                redis_url=redis_url,
+                secret_key="pin-secret-" + "x" * 40,
+                http_port=port,
+                collector_status_url="http://127.0.0.1:9/status",
+            ),
+            pool=pool,
+        )
+        for port in ports
+    ]
+    async with (
+        serving(apps[0], ports[0]) as editing,
+        serving(apps[1], ports[1]) as other,
+        httpx.AsyncClient(base_url=editing, timeout=10) as director,
+        httpx.AsyncClient(base_url=other, timeout=10) as screen,
+    ):
+        token = await _sign_in(director, seeded.mine.email)
+        async with screen.stream("GET", f"/d/{code}/stream") as stream:
+            assert stream.status_code == 200
+            chunks = stream.aiter_bytes()
+            seen = b""
+            while b"event: board" not in seen:
+                seen += await anext(chunks)
+            saved = await director.post(
+                _path(seeded),
+                data={**DEFAULTS, "_csrf_token": token, "pin": "2468"},
+                follow_redirects=False,
+            )
+            assert saved.status_code == 303, saved.text
+            # The other process ends the stream (well before its 10 s settings check).
+            async with asyncio.timeout(3):
+                async for _ in chunks:
+                    pass
+        assert await _stream_status(screen, code) == 403
 
 
 async def test_wrong_pins_are_throttled_per_address(

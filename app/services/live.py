@@ -931,9 +931,7 @@ class DisplayHub(Generic[P]):
             raise Unavailable("the server is shutting down")
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="display-changes")
-            self._heartbeat = asyncio.get_running_loop().call_later(
-                self._heartbeat_s, self._beat
-            )
+            self._heartbeat = asyncio.get_running_loop().call_later(self._heartbeat_s, self._beat)
         # Looked up on every connect and poll, so a revoked or edited display takes effect.
         display = await self.display(code)
         if encoding not in self._renders:

@@ -14,6 +14,7 @@ from typing import Any, Final
 from PIL import (
     GifImagePlugin,
     Image,
+    ImageCms,
     ImageFile,
     ImageOps,
     JpegImagePlugin,
@@ -239,7 +240,9 @@ def prepare_image(data: bytes) -> PreparedImage:
     Only the decoded pixels are written out, so nothing else in the file survives: no EXIF
     (GPS included), no text chunks (a comment carrying script), no colour profile, no second
     frame.
-    EXIF orientation is applied first, so a phone photo stays the right way up.
+    EXIF orientation is applied first, so a phone photo stays the right way up, and colours
+    are converted from the file's colour profile to sRGB, so a wide-gamut photo or a CMYK
+    logo looks as it did without the profile being kept.
     """
     if not data:
         raise InvalidInput("The file is empty.")
@@ -295,8 +298,28 @@ def _oriented(image: Image.Image) -> Image.Image:
         return image
 
 
+# Modes a colour profile is applied in, and the mode the sRGB pixels come out in.
+_PROFILED_MODES: Final = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB"}
+_SRGB: Final = ImageCms.createProfile("sRGB")
+
+
+def _in_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """The pixels converted from the file's ICC profile to sRGB, what screens assume."""
+    out_mode = _PROFILED_MODES.get(image.mode)
+    if not icc or out_mode is None:
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=out_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        # A broken or mismatched profile: the pixels as they are, as without one.
+        return image
+    assert converted is not None  # not converted in place
+    return converted
+
+
 def _encode(kind: str, decoded: Image.Image) -> PreparedImage:
-    image = _oriented(decoded)
+    image = _in_srgb(_oriented(decoded), decoded.info.get("icc_profile"))
     if image.mode.startswith("I") or image.mode == "F":
         # 16-bit greyscale PNG: scaled to 8 bits, where convert() would clip it to white.
         image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")

@@ -154,6 +154,80 @@ def test_png_text_chunks_and_exif_are_gone() -> None:
     assert opened(prepared).info == {}
 
 
+def rgb_profile(red: tuple[float, float, float], green: tuple[float, float, float]) -> bytes:
+    """A minimal ICC v2 RGB matrix profile (gamma 2.2, sRGB's blue and white) whose red and
+    green primaries are the given XYZ colours."""
+
+    def fixed(*values: float) -> bytes:
+        return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+    def xyz(*values: float) -> bytes:
+        return b"XYZ \0\0\0\0" + fixed(*values)
+
+    name = b"test profile\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(name)) + name + b"\0" * 8 + b"\0" * 70
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0"
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", xyz(*red)),
+        (b"gXYZ", xyz(*green)),
+        (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        data += b"\0" * (-len(data) % 4)
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + b"\0" * 4
+        + struct.pack(">I", 0x02100000)
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 24
+        + struct.pack(">I", 0)
+        + fixed(0.9642, 1.0, 0.8249)
+        + b"\0" * 48
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+# sRGB's primaries as seen from the D50 profile connection space.
+SRGB_RED = (0.4361, 0.2225, 0.0139)
+SRGB_GREEN = (0.3851, 0.7169, 0.0971)
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG", "WEBP"])
+def test_colours_are_converted_from_the_files_profile_to_srgb(format: str) -> None:
+    # A profile whose red is sRGB's green: a pixel it calls pure red is green on any screen.
+    swapped = rgb_profile(red=SRGB_GREEN, green=SRGB_RED)
+    data = encode(Image.new("RGB", (16, 16), (255, 0, 0)), format, icc_profile=swapped)
+    out = opened(prepare_image(data))
+    assert "icc_profile" not in out.info
+    r, g, b = out.convert("RGB").getpixel((8, 8))
+    assert g > 200 and r < 60 and b < 60, (r, g, b)
+    # Under a profile that is sRGB itself, colours stay as they were.
+    same = rgb_profile(red=SRGB_RED, green=SRGB_GREEN)
+    data = encode(Image.new("RGB", (16, 16), RED), format, icc_profile=same)
+    kept = opened(prepare_image(data)).convert("RGB").getpixel((8, 8))
+    assert all(abs(a - b) <= 12 for a, b in zip(kept, RED, strict=True)), kept
+
+
+def test_a_broken_colour_profile_leaves_the_pixels_as_they_are() -> None:
+    data = encode(Image.new("RGB", (16, 16), RED), "PNG", icc_profile=b"not a profile" * 20)
+    out = opened(prepare_image(data))
+    assert out.convert("RGB").getpixel((8, 8)) == RED
+    assert "icc_profile" not in out.info
+
+
 def test_exif_orientation_is_applied_before_it_is_dropped() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # the camera was turned: show the picture rotated 90° clockwise

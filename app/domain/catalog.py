@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app.domain.errors import NotFound
+
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
@@ -20,6 +22,12 @@ class User:
     email: str
     display_name: str
     role: str
+
+    def own_tenant(self) -> int:
+        """The tenant whose data this user's pages show; platform admins have none."""
+        if self.tenant_id is None:
+            raise NotFound("Platform administrators have no tenant pages.")
+        return self.tenant_id
 
 
 @dataclass(frozen=True, slots=True)

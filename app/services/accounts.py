@@ -60,13 +60,6 @@ class IssuedReset:
     token: str
 
 
-def _tenant(actor: User) -> int:
-    """The actor's own tenant: every team action stays inside it."""
-    if actor.tenant_id is None:
-        raise NotFound("Platform administrators have no team pages.")
-    return actor.tenant_id
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -81,7 +74,7 @@ async def _hash(password: str) -> str:
 
 
 async def team(pool: Pool, actor: User) -> Team:
-    tenant_id = _tenant(actor)
+    tenant_id = actor.own_tenant()
     require_team_manager(actor.role)
     async with tenant_connection(pool, tenant_id) as conn:
         members = await accounts.list_members(conn, tenant_id)
@@ -90,7 +83,7 @@ async def team(pool: Pool, actor: User) -> Team:
 
 
 async def invite(pool: Pool, actor: User, email: str, role: str, ip: str = "") -> IssuedInvitation:
-    tenant_id = _tenant(actor)
+    tenant_id = actor.own_tenant()
     role = clean_role(role)
     check_invite(actor.role, role)
     email = clean_email(email)
@@ -119,7 +112,7 @@ async def invite(pool: Pool, actor: User, email: str, role: str, ip: str = "") -
 
 
 async def revoke_invitation(pool: Pool, actor: User, invitation_id: int, ip: str = "") -> None:
-    tenant_id = _tenant(actor)
+    tenant_id = actor.own_tenant()
     require_team_manager(actor.role)
     async with tenant_connection(pool, tenant_id) as conn:
         found = await accounts.get_invitation(conn, tenant_id, invitation_id)
@@ -140,7 +133,7 @@ async def revoke_invitation(pool: Pool, actor: User, invitation_id: int, ip: str
 
 
 async def change_role(pool: Pool, actor: User, user_id: int, role: str, ip: str = "") -> Member:
-    tenant_id = _tenant(actor)
+    tenant_id = actor.own_tenant()
     require_owner(actor.role, "change roles")
     role = clean_role(role)
     async with tenant_connection(pool, tenant_id) as conn:
@@ -165,7 +158,7 @@ async def change_role(pool: Pool, actor: User, user_id: int, role: str, ip: str 
 
 
 async def remove_user(pool: Pool, actor: User, user_id: int, ip: str = "") -> Member:
-    tenant_id = _tenant(actor)
+    tenant_id = actor.own_tenant()
     require_team_manager(actor.role)
     async with tenant_connection(pool, tenant_id) as conn:
         await accounts.lock_team(conn, tenant_id)
@@ -188,7 +181,7 @@ async def remove_user(pool: Pool, actor: User, user_id: int, ip: str = "") -> Me
 
 async def create_reset_link(pool: Pool, actor: User, user_id: int, ip: str = "") -> IssuedReset:
     """An owner makes a one-time link for someone on their team (themselves included)."""
-    tenant_id = _tenant(actor)
+    tenant_id = actor.own_tenant()
     require_owner(actor.role, "make password reset links")
     token, hashed = new_token()
     async with tenant_connection(pool, tenant_id) as conn:

@@ -52,12 +52,6 @@ class Saved:
     displays: list[tuple[int, int]]
 
 
-def _tenant(user: User) -> int:
-    if user.tenant_id is None:
-        raise NotFound("Platform administrators have no tenant pages.")
-    return user.tenant_id
-
-
 async def _audit(conn: Any, user: User, action: str, detail: dict[str, object]) -> None:
     assert user.tenant_id is not None
     await audit.record(
@@ -85,7 +79,7 @@ def canvas_size(size: str, width: str = "", height: str = "") -> tuple[int, int]
 
 
 async def list_templates(pool: Pool, user: User) -> list[TemplateSummary]:
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         return await db.list_templates(conn, tenant_id)
 
@@ -94,7 +88,7 @@ async def create_template(
     pool: Pool, user: User, name: str, size: str, width: str = "", height: str = ""
 ) -> int:
     """A new template from the starter layout at the chosen size, saved as version 1."""
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     name = _name(name)
     w, h = canvas_size(size, width, height)
     preset = next((k for k, v in SIZES.items() if v == (w, h)), None)
@@ -115,7 +109,7 @@ async def _load(conn: Any, tenant_id: int, template_id: int) -> TemplateRow:
 
 
 async def get_template(pool: Pool, user: User, template_id: int) -> Template:
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         row = await _load(conn, tenant_id, template_id)
         saved = await db.get_version(conn, tenant_id, template_id, row.latest_version)
@@ -125,7 +119,7 @@ async def get_template(pool: Pool, user: User, template_id: int) -> Template:
 
 
 async def versions(pool: Pool, user: User, template_id: int) -> list[VersionRow]:
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         await _load(conn, tenant_id, template_id)
         return await db.list_versions(conn, tenant_id, template_id)
@@ -133,7 +127,7 @@ async def versions(pool: Pool, user: User, template_id: int) -> list[VersionRow]
 
 async def _edit_draft(pool: Pool, user: User, template_id: int, change: Any) -> Layout:
     """Apply change(layout) -> layout to the draft in one transaction."""
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         if not await db.lock_template(conn, tenant_id, template_id):
             raise NotFound(_NOT_FOUND)
@@ -223,7 +217,7 @@ async def update_canvas(
 
 async def delete_template(pool: Pool, user: User, template_id: int) -> None:
     """Delete a template and its versions; refused while a display shows it."""
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         if not await db.lock_template(conn, tenant_id, template_id):
             raise NotFound(_NOT_FOUND)
@@ -238,7 +232,7 @@ async def delete_template(pool: Pool, user: User, template_id: int) -> None:
 
 
 async def rename(pool: Pool, user: User, template_id: int, name: str) -> None:
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     name = _name(name)
     async with tenant_connection(pool, tenant_id) as conn:
         if not await db.rename_template(conn, tenant_id, template_id, name):
@@ -247,7 +241,7 @@ async def rename(pool: Pool, user: User, template_id: int, name: str) -> None:
 
 async def save(pool: Pool, user: User, template_id: int, note: str = "") -> Saved:
     """The draft becomes the next version; displays following the template show it."""
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     note = note.strip()[:200]
     async with tenant_connection(pool, tenant_id) as conn:
         if not await db.lock_template(conn, tenant_id, template_id):
@@ -262,7 +256,7 @@ async def save(pool: Pool, user: User, template_id: int, note: str = "") -> Save
 
 async def revert(pool: Pool, user: User, template_id: int, version: int) -> Saved:
     """Version N's layout, exactly, saved again as the newest version (and the draft)."""
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         if not await db.lock_template(conn, tenant_id, template_id):
             raise NotFound(_NOT_FOUND)
@@ -284,7 +278,7 @@ async def revert(pool: Pool, user: User, template_id: int, version: int) -> Save
 
 
 async def version_layout(pool: Pool, user: User, template_id: int, version: int) -> Layout:
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         body = await db.get_version(conn, tenant_id, template_id, version)
     if body is None:
@@ -302,7 +296,7 @@ async def use_on_display(
 ) -> None:
     """Show a template (following its latest version, or pinned to one) on a display, or
     the built-in board (template_id None)."""
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         await find_event(conn, tenant_id, event_id)
         if template_id is not None:
@@ -335,7 +329,7 @@ class DisplayChoice:
 
 
 async def display_choice(pool: Pool, user: User, event_id: int, display_id: int) -> DisplayChoice:
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     display = await displays_service.get_display(pool, tenant_id, event_id, display_id)
     async with tenant_connection(pool, tenant_id) as conn:
         templates = await db.list_templates(conn, tenant_id)
@@ -349,6 +343,6 @@ async def display_choice(pool: Pool, user: User, event_id: int, display_id: int)
 
 async def preview_sources(pool: Pool, user: User) -> list[tuple[str, str, str]]:
     """Displays whose race a template can be previewed on: (code, event, display)."""
-    tenant_id = _tenant(user)
+    tenant_id = user.own_tenant()
     async with tenant_connection(pool, tenant_id) as conn:
         return await db.preview_sources(conn, tenant_id)

@@ -11,7 +11,6 @@ from litestar.params import SkipValidation
 
 from app.db.pool import Pool
 from app.domain.catalog import User
-from app.domain.errors import NotFound
 from app.pubsub import Bus
 from app.services import auth
 from app.services.live import DisplayHub
@@ -65,9 +64,7 @@ async def start_session(request: Request[Any, Any, Any], pool: Pool, user_id: in
 
 def tenant_of(user: User) -> int:
     """The tenant whose data a user's pages show; platform admins have none here."""
-    if user.tenant_id is None:
-        raise NotFound("Platform administrators have no tenant pages.")
-    return user.tenant_id
+    return user.own_tenant()
 
 
 DEPENDENCIES = {

@@ -26,9 +26,27 @@ async def recent_reads(
     return [(location, chip, at) for location, chip, at in await cur.fetchall()]
 
 
-async def reads_version(conn: AsyncConnection, tenant_id: int, event_id: int) -> tuple[object, ...]:
-    """A value that changes whenever recent_reads would."""
+async def reads_after(
+    conn: AsyncConnection, tenant_id: int, event_id: int, tag_mode: str, after: int
+) -> list[tuple[str, str, datetime]]:
+    """(location, normalised chip, read time) of the reads stored after read id `after`."""
+    params = {
+        "tenant_id": tenant_id,
+        "event_id": event_id,
+        "exact": tag_mode == EXACT,
+        "after": after,
+        "control_tags": sorted(CONTROL_TAGS),
+    }
+    cur = await conn.execute(q("announcer_reads_after"), params)
+    return [(location, chip, at) for location, chip, at in await cur.fetchall()]
+
+
+async def reads_version(
+    conn: AsyncConnection, tenant_id: int, event_id: int
+) -> tuple[tuple[int, ...], int]:
+    """A value that changes whenever recent_reads would: the event's sessions that count, and
+    the newest read id among them."""
     params = {"tenant_id": tenant_id, "event_id": event_id}
     cur = await conn.execute(q("announcer_reads_version"), params)
     row = await cur.fetchone()
-    return (tuple(row[0]), row[1]) if row else ()
+    return (tuple(row[0]), int(row[1])) if row else ((), 0)

@@ -75,6 +75,61 @@ def default_mat(locations: Sequence[EventLocation]) -> str | None:
     return None
 
 
+class FirstReads:
+    """Each known runner's first read at each timing point, folded in as reads arrive, so a
+    view polled every few seconds adds the new reads instead of going over the whole day.
+
+    As the displays count them: nothing before the gun, and at a finish nothing in the first
+    min_finish_s after it (a course that starts on the finish mats). A runner with several
+    chips is one runner; chips nobody wears are left out. Reads come in any order, and a
+    read added twice changes nothing.
+    """
+
+    def __init__(
+        self,
+        owners: Mapping[str, int],
+        kinds: Mapping[str, str],
+        gun_at: datetime | None,
+        min_finish_s: float = 0.0,
+    ) -> None:
+        self._owners = owners
+        self._kinds = kinds
+        self._gun_at = gun_at
+        self._min_finish = timedelta(seconds=min_finish_s)
+        self._first: dict[int, dict[str, datetime]] = {}
+        # The oldest and newest reads added, any chip: the view's "as of" and its window.
+        self.oldest: datetime | None = None
+        self.newest: datetime | None = None
+
+    def add(self, reads: Iterable[tuple[str, str, datetime]]) -> None:
+        """(location, normalised chip, read time) of reads, in any order."""
+        owners, kinds, gun_at = self._owners, self._kinds, self._gun_at
+        for location, chip, at in reads:
+            if self.newest is None or at > self.newest:
+                self.newest = at
+            if self.oldest is None or at < self.oldest:
+                self.oldest = at
+            pid = owners.get(chip)
+            if pid is None or (gun_at is not None and at < gun_at):
+                continue
+            finish = kinds.get(location) == "finish"
+            if finish and gun_at is not None and at - gun_at < self._min_finish:
+                continue
+            seen = self._first.setdefault(pid, {})
+            earlier = seen.get(location)
+            if earlier is None or at < earlier:
+                seen[location] = at
+
+    def progress(self) -> dict[int, Progress]:
+        """Each runner's progress now (valid until the next `add`)."""
+        kinds = self._kinds
+        out: dict[int, Progress] = {}
+        for pid, seen in self._first.items():
+            finishes = [at for loc, at in seen.items() if kinds.get(loc) == "finish"]
+            out[pid] = Progress(pid, seen, min(finishes) if finishes else None)
+        return out
+
+
 def progress(
     reads: Iterable[tuple[str, str, datetime]],
     owners: Mapping[str, int],
@@ -82,27 +137,11 @@ def progress(
     gun_at: datetime | None,
     min_finish_s: float = 0.0,
 ) -> dict[int, Progress]:
-    """Each known runner's first read at each point, from (location, normalised chip, read
-    time) in any order. As the displays count them: nothing before the gun, and at a finish
-    nothing in the first min_finish_s after it (a course that starts on the finish mats). A
-    runner with several chips is one runner; chips nobody wears are left out."""
-    min_finish = timedelta(seconds=min_finish_s)
-    first: dict[int, dict[str, datetime]] = {}
-    for location, chip, at in reads:
-        pid = owners.get(chip)
-        if pid is None or (gun_at is not None and at < gun_at):
-            continue
-        if kinds.get(location) == "finish" and gun_at is not None and at - gun_at < min_finish:
-            continue
-        seen = first.setdefault(pid, {})
-        earlier = seen.get(location)
-        if earlier is None or at < earlier:
-            seen[location] = at
-    out: dict[int, Progress] = {}
-    for pid, seen in first.items():
-        finishes = [at for loc, at in seen.items() if kinds.get(loc) == "finish"]
-        out[pid] = Progress(pid, seen, min(finishes) if finishes else None)
-    return out
+    """Each known runner's first read at each point, from all the reads at once (see
+    FirstReads)."""
+    fold = FirstReads(owners, kinds, gun_at, min_finish_s)
+    fold.add(reads)
+    return fold.progress()
 
 
 def coming_next(runners: Mapping[int, Progress], mat: str, limit: int = LIST_SIZE) -> list[Coming]:

@@ -33,24 +33,48 @@ class Entrants:
     people: dict[int, Entrant]
 
 
-class EntrantCache:
-    """Each event's entrants, loaded again only when they change (an import, a chip file), so
-    a tablet polling every few seconds does not reload the whole start list each time."""
+@dataclass(slots=True)
+class _Fold:
+    """An event's runners' first reads as of read id `last_id`, under the settings `key`."""
+
+    key: tuple[object, ...]
+    last_id: int
+    reads: rules.FirstReads
+
+
+class AnnouncerCache:
+    """What an event's announcer views share in this process, kept while it holds: the
+    entrants (loaded again only after an import or a chip file) and the runners' first reads
+    (to which a poll adds only the reads stored since the last one). A tablet polling every
+    few seconds during a race then neither reloads the start list nor goes over the day's
+    reads, which held up every screen of the worker meanwhile."""
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._events: dict[tuple[int, int], tuple[tuple[object, ...], Entrants]] = {}
+        self._entrants: dict[tuple[int, int], tuple[tuple[object, ...], Entrants]] = {}
+        self._folds: dict[tuple[int, int], _Fold] = {}
 
-    def get(self, tenant_id: int, event_id: int, version: tuple[object, ...]) -> Entrants | None:
-        cached = self._events.get((tenant_id, event_id))
+    def entrants(
+        self, tenant_id: int, event_id: int, version: tuple[object, ...]
+    ) -> Entrants | None:
+        cached = self._entrants.get((tenant_id, event_id))
         return cached[1] if cached is not None and cached[0] == version else None
 
-    def put(
+    def put_entrants(
         self, tenant_id: int, event_id: int, version: tuple[object, ...], entrants: Entrants
     ) -> None:
-        if len(self._events) >= self._size:
-            self._events.clear()
-        self._events[(tenant_id, event_id)] = (version, entrants)
+        if len(self._entrants) >= self._size:
+            self._entrants.clear()
+        self._entrants[(tenant_id, event_id)] = (version, entrants)
+
+    def fold(self, tenant_id: int, event_id: int, key: tuple[object, ...]) -> _Fold | None:
+        cached = self._folds.get((tenant_id, event_id))
+        return cached if cached is not None and cached.key == key else None
+
+    def put_fold(self, tenant_id: int, event_id: int, fold: _Fold) -> None:
+        if len(self._folds) >= self._size:
+            self._folds.clear()
+        self._folds[(tenant_id, event_id)] = fold
 
 
 def entrants_of(rows: Sequence[tuple[str, Entrant]]) -> Entrants:
@@ -106,6 +130,31 @@ def parse_follow(text: str) -> list[int]:
         if len(ids) >= MAX_FOLLOW:
             break
     return ids
+
+
+async def _caught_up(
+    conn: Any, display: Display, tag_mode: str, fold: _Fold, newest_id: int
+) -> bool:
+    """Adds the reads stored since the fold's last look. False when only a fresh fold is
+    right: reads went away, or the window moved past a read it holds (more than WINDOW_HOURS
+    into an event)."""
+    if newest_id == fold.last_id:
+        return True
+    if newest_id < fold.last_id:
+        return False
+    fresh = await reads_db.reads_after(
+        conn, display.tenant_id, display.event_id, tag_mode, fold.last_id
+    )
+    times = [at for _, _, at in fresh]
+    if fold.reads.newest is not None:
+        times.append(fold.reads.newest)
+    if times:
+        since = max(times) - timedelta(hours=WINDOW_HOURS)
+        if fold.reads.oldest is not None and fold.reads.oldest < since:
+            return False
+        fold.reads.add(r for r in fresh if r[2] >= since)
+    fold.last_id = newest_id
+    return True
 
 
 def _version(*parts: object) -> str:
@@ -180,7 +229,7 @@ def _follow_order(
 async def announcer_view(
     pool: Pool,
     hub: DisplayHub[Any],
-    cache: EntrantCache,
+    cache: AnnouncerCache,
     code: str,
     mat: str | None,
     follow: Sequence[int] = (),
@@ -213,18 +262,35 @@ async def announcer_view(
         )
         if known_version and known_version == version:
             return None
-        entrants = cache.get(display.tenant_id, event.id, entrants_version)
+        entrants = cache.entrants(display.tenant_id, event.id, entrants_version)
         if entrants is None:
             entrants = entrants_of(await catalog.event_entrants(conn, display.tenant_id, event.id))
-            cache.put(display.tenant_id, event.id, entrants_version, entrants)
-        reads = await reads_db.recent_reads(
-            conn, display.tenant_id, event.id, event.tag_mode, WINDOW_HOURS
+            cache.put_entrants(display.tenant_id, event.id, entrants_version, entrants)
+        kinds = {loc.name: loc.kind for loc in locations}
+        sessions, newest_id = reads_version
+        key = (
+            sessions,
+            event.tag_mode,
+            event.min_finish_s,
+            gun_at,
+            sorted(kinds.items()),
+            entrants_version,
         )
-    kinds = {loc.name: loc.kind for loc in locations}
-    runners = rules.progress(reads, entrants.owners, kinds, gun_at, float(event.min_finish_s))
+        fold = cache.fold(display.tenant_id, event.id, key)
+        if fold is None or not await _caught_up(conn, display, event.tag_mode, fold, newest_id):
+            fold = _Fold(
+                key, newest_id, rules.FirstReads(entrants.owners, kinds, gun_at, event.min_finish_s)
+            )
+            fold.reads.add(
+                await reads_db.recent_reads(
+                    conn, display.tenant_id, event.id, event.tag_mode, WINDOW_HOURS
+                )
+            )
+            cache.put_fold(display.tenant_id, event.id, fold)
+    runners = fold.reads.progress()
     medians = rules.split_medians(runners, kinds)
     times = _Times(zone_of(event.time_zone), gun_at)
-    as_of = max((at for _, _, at in reads), default=None)
+    as_of = fold.reads.newest
     ticked = set(follow)
 
     def row(pid: int, shown: tuple[str, datetime] | None = None) -> Row:

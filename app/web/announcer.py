@@ -14,19 +14,19 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from app.services import announcer as service
 from app.services import spectator as spectator_service
-from app.services.announcer import AnnouncerView, EntrantCache
+from app.services.announcer import AnnouncerCache, AnnouncerView
 from app.web.dependencies import USER, HubDep, PoolDep, UserDep, tenant_of
 from app.web.display_access import pin_page, require_screen_access
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _cache(state: State) -> EntrantCache:
-    """One entrant cache per app, made on first use."""
-    cache = state.get("announcer_entrants")
-    if not isinstance(cache, EntrantCache):
-        cache = EntrantCache()
-        state.announcer_entrants = cache
+def _cache(state: State) -> AnnouncerCache:
+    """The announcer views' cache of this app (entrants, first reads), made on first use."""
+    cache = state.get("announcer_cache")
+    if not isinstance(cache, AnnouncerCache):
+        cache = AnnouncerCache()
+        state.announcer_cache = cache
     return cache
 
 

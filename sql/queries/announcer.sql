@@ -28,3 +28,14 @@ SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') AS sessions,
   LEFT JOIN LATERAL (SELECT max(r.id) AS id FROM timing_reads r WHERE r.session_id = s.id)
        AS newest ON true
  WHERE s.tenant_id = %(tenant_id)s AND s.event_id = %(event_id)s AND s.status <> 'archived';
+
+-- name: announcer_reads_after
+-- The athlete reads of the event's sessions (archived ones left out) stored after read id
+-- %(after)s, with no window: what a cached view folds in since it last looked.
+SELECT r.location_name, normalize_tag(r.tag_code, %(exact)s) AS chip, r.read_at
+  FROM timing_reads r
+ WHERE r.session_id IN (
+           SELECT id FROM timing_sessions
+            WHERE tenant_id = %(tenant_id)s AND event_id = %(event_id)s AND status <> 'archived')
+   AND r.id > %(after)s
+   AND lower(btrim(r.tag_code)) <> ALL(%(control_tags)s::text[]);

@@ -13,7 +13,12 @@ from psycopg_pool import AsyncConnectionPool
 from app.db import catalog, timing
 from app.domain.catalog import EventLocation, ParticipantIn
 from app.domain.codes import new_display_code
+from app.pubsub import MemoryBus
+from app.services import announcer
+from app.services.announcer import AnnouncerCache
+from app.services.live import DisplayHub
 from tests.integration.tenancy import Client, app_client, login, seed_tenant
+from tests.integration.test_display_stream import _Names
 from tests.integration.test_spectator import _ids, _store
 
 pytestmark = pytest.mark.timeout(60)
@@ -297,3 +302,44 @@ async def test_the_event_page_links_the_announcer_view_of_its_first_display(
     assert f'href="/events/{race.event_id}/announcer"' in page.text
     r = await client.get(f"/events/{race.event_id}/announcer", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == f"/a/{race.code}"
+
+
+async def test_a_poll_adds_only_new_reads_and_agrees_with_a_fresh_look(
+    race: Race, pool: AsyncConnectionPool
+) -> None:
+    """The view's cache folds in the reads stored since the last poll; what it shows is what
+    a cold cache computes from all the reads, also once the 12-hour window moves on."""
+    hub: DisplayHub[str] = DisplayHub(pool, MemoryBus(), _Names())
+    cache = AnnouncerCache()
+
+    async def look(with_cache: AnnouncerCache) -> announcer.AnnouncerView:
+        view = await announcer.announcer_view(pool, hub, with_cache, race.code, "10K")
+        assert view is not None
+        return view
+
+    def shown(view: announcer.AnnouncerView) -> list[object]:
+        lists = (view.coming, view.projected, view.followed)
+        return [[(r.runner.bib, r.where, r.clock, r.eta_clock) for r in rows] for rows in lists]
+
+    try:
+        first = await look(cache)
+        (fold,) = cache._folds.values()
+        start_id = fold.last_id
+        async with pool.connection() as conn:
+            await _store(conn, race.session_id, [("10K", "1111", after(m=55))])
+            await _store(conn, race.session_id, [("FINISH", "5005", after(h=1, m=38))])
+        later = await look(cache)
+        # The same fold, moved on: the day's reads were not read again.
+        assert list(cache._folds.values()) == [fold] and fold.last_id > start_id
+        assert shown(later) == shown(await look(AnnouncerCache())) != shown(first)
+        assert "11" in [r.runner.bib for r in later.coming] and later.finishers == 4
+
+        # Fifteen hours on, the morning's reads leave the window: a fresh fold, same answer.
+        async with pool.connection() as conn:
+            await _store(conn, race.session_id, [("10K", "3001", after(h=15))])
+        moved = await look(cache)
+        assert list(cache._folds.values()) != [fold]
+        assert shown(moved) == shown(await look(AnnouncerCache()))
+        assert moved.finishers == 0
+    finally:
+        await hub.close()

@@ -28,6 +28,10 @@ KINDS = (
 COLORS = {"sse": "#1f77b4", "probe": "#9467bd", "poll": "#2ca02c", "naive": "#d62728"}
 TARGET_P50_MS = 50.0
 TARGET_P99_MS = 250.0
+# The start-line rushes: windows of send time in which the providers sent at least this many
+# reads a second (at the default 10x, six runners a second at one real finish line).
+RUSH_WINDOW_S = 10
+RUSH_READS_PER_S = 60
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -211,6 +215,7 @@ def build(out: Path) -> str:
         "",
         "![latency over time](latency.svg)",
         "",
+        *_rushes(points, send_times, t0),
         "## Errors and event ids (SSE)",
         "",
         f"- Locust requests: {locust['requests']:,}, failures: **{locust['failures']:,}**",
@@ -258,6 +263,36 @@ def build(out: Path) -> str:
     text = "\n".join(lines)
     (out / "summary.md").write_text(text)
     return text
+
+
+def _rushes(
+    points: dict[str, list[tuple[float, float]]], send_times: list[float], t0: float
+) -> list[str]:
+    """SSE latencies inside and outside the rushes, where the target is hardest to hold."""
+    per_window: dict[int, int] = defaultdict(int)
+    for t in send_times:
+        per_window[int((t - t0) // RUSH_WINDOW_S)] += 1
+    rush = {w for w, n in per_window.items() if n >= RUSH_READS_PER_S * RUSH_WINDOW_S}
+    lines = [
+        f"### Inside and outside the rushes ({len(rush)} of {len(per_window)} windows)",
+        "",
+        f"Rushes: {RUSH_WINDOW_S}-second windows of send time in which the providers sent "
+        f"{RUSH_READS_PER_S} or more reads a second.",
+        "",
+        "| screens | in rushes: samples | p50 ms | p99 ms | outside: samples | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind, label in KINDS[:2]:
+        inside: list[float] = []
+        outside: list[float] = []
+        for at, ms in points.get(kind, []):
+            (inside if int(at // RUSH_WINDOW_S) in rush else outside).append(ms)
+        cells = []
+        for values in (sorted(inside), sorted(outside)):
+            p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+            cells.append(f"{len(values):,} | {_ms(p50)} | {_ms(p99)}")
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    return [*lines, ""]
 
 
 def _locust_stats(out: Path) -> dict[str, Any]:

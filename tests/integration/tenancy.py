@@ -121,6 +121,21 @@ async def open_session(pool: AsyncConnectionPool, identity: str, name: str) -> i
     return row.id
 
 
+async def claimed_session(
+    conn: Any, identity: str, name: str, ct_event_id: str, event_name: str
+) -> timing.SessionRow:
+    """A SimpleClient session, opened as the collector opens one, claimed for an event."""
+    session = await timing.open_session(
+        conn,
+        provider_identity=identity,
+        session_name=name,
+        provider_program="SimpleClient",
+        provider_version="3.0",
+    )
+    await timing.claim_session(conn, session.id, ct_event_id, event_name)
+    return session
+
+
 class Provider(RawProvider):
     """A hand-driven CTP01 provider (SimpleClient as a timer would set it up)."""
 

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from app.db import catalog, timing
+from app.db import catalog
 from app.domain.catalog import EventLocation, ParticipantIn
 from app.domain.codes import new_display_code
 from app.pubsub import MemoryBus
 from app.services import announcer
 from app.services.announcer import AnnouncerCache
 from app.services.live import DisplayHub
-from tests.integration.tenancy import Client, app_client, login, seed_tenant
+from tests.integration.tenancy import Client, app_client, claimed_session, login, seed_tenant
 from tests.integration.test_display_stream import _Names
 from tests.integration.test_spectator import _ids, _store
 
@@ -98,14 +98,7 @@ async def race(pool: AsyncConnectionPool) -> Race:
         await conn.execute(
             "UPDATE displays SET revoked_at = now() WHERE id = %s", (displays[2].id,)
         )
-        session = await timing.open_session(
-            conn,
-            provider_identity="sc-a",
-            session_name="Session_A",
-            provider_program="SimpleClient",
-            provider_version="3.0",
-        )
-        await timing.claim_session(conn, session.id, "CT-A", "Bridge Half")
+        session = await claimed_session(conn, "sc-a", "Session_A", "CT-A", "Bridge Half")
         await _store(
             conn,
             session.id,
@@ -142,14 +135,7 @@ async def race(pool: AsyncConnectionPool) -> Race:
         await conn.execute(
             "UPDATE participants SET vip = true WHERE event_id = %s", (other_event.id,)
         )
-        other_session = await timing.open_session(
-            conn,
-            provider_identity="sc-o",
-            session_name="Session_O",
-            provider_program="SimpleClient",
-            provider_version="3.0",
-        )
-        await timing.claim_session(conn, other_session.id, "CT-O", "Elsewhere")
+        other_session = await claimed_session(conn, "sc-o", "Session_O", "CT-O", "Elsewhere")
         await _store(conn, other_session.id, [("10K", "6666", after(m=51))])
     return Race(
         displays[0].code,

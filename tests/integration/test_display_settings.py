@@ -14,7 +14,7 @@ import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from app.db import catalog, timing
+from app.db import catalog
 from app.domain.catalog import Display, EventLocation, ParticipantIn
 from app.domain.codes import is_display_code, new_display_code
 from app.settings import Settings
@@ -26,6 +26,7 @@ from tests.integration.tenancy import (
     Client,
     TenantSeed,
     app_client,
+    claimed_session,
     login,
     seed_tenant,
     serving,
@@ -128,14 +129,9 @@ async def _audit(pool: AsyncConnectionPool, action: str) -> list[dict[str, Any]]
 async def _race(pool: AsyncConnectionPool, seeded: Seeded) -> None:
     """Ann at the finish, Omar at 10K, and a chip nobody wears at the finish."""
     async with pool.connection() as conn:
-        session = await timing.open_session(
-            conn,
-            provider_identity="sc-1",
-            session_name="Session_20260517_062000",
-            provider_program="SimpleClient",
-            provider_version="3.0",
+        session = await claimed_session(
+            conn, "sc-1", "Session_20260517_062000", "CT-1", "Harbor 10K"
         )
-        await timing.claim_session(conn, session.id, "CT-1", "Harbor 10K")
     race = Race(seeded.mine.tenant_id, seeded.mine.event.id, session.id, seeded.display)
     await _store(
         pool,

@@ -29,7 +29,7 @@ from app.services.live import Disconnected, DisplayHub, DisplayState, Look, Show
 from app.settings import Settings
 from app.web.factory import create_app
 from tests.conftest import free_port
-from tests.integration.tenancy import serving
+from tests.integration.tenancy import claimed_session, serving
 
 # 06:21:44.9 UTC is 08:21:44.9 in Oslo in May.
 T0 = datetime(2026, 5, 17, 6, 21, 44, 900_000, tzinfo=UTC)
@@ -74,14 +74,9 @@ async def _race(pool: AsyncConnectionPool) -> Race:
             name="Finish line",
             locations=["FINISH"],
         )
-        session = await timing.open_session(
-            conn,
-            provider_identity="sc-1",
-            session_name="Session_20260517_062000",
-            provider_program="SimpleClient",
-            provider_version="3.0",
+        session = await claimed_session(
+            conn, "sc-1", "Session_20260517_062000", "CT-1", "Harbor 10K"
         )
-        await timing.claim_session(conn, session.id, "CT-1", "Harbor 10K")
     return Race(tenant.id, event.id, session.id, display)
 
 

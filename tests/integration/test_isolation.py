@@ -36,6 +36,7 @@ from app.services import participant_imports as imports
 from app.services.auth import hash_password
 from app.settings import Settings
 from app.web.factory import create_app
+from tests.integration.tenancy import claimed_session
 
 PASSWORD = "correct horse battery staple"
 Client = AsyncTestClient[Litestar]
@@ -292,14 +293,9 @@ async def _tenant(pool: AsyncConnectionPool, slug: str, person: str, bib: str) -
             locations=["FINISH"],
         )
         session_name = f"Session_{slug}_0900"
-        session = await timing.open_session(
-            conn,
-            provider_identity=f"{slug}-simpleclient",
-            session_name=session_name,
-            provider_program="SimpleClient",
-            provider_version="3.0",
+        session = await claimed_session(
+            conn, f"{slug}-simpleclient", session_name, ct_event_id, event_name
         )
-        await timing.claim_session(conn, session.id, ct_event_id, event_name)
         location = await timing.ensure_location(conn, session.id, "FINISH")
         at = datetime(2026, 5, 17, 6, 21, 44, tzinfo=UTC)
         line = "CT01_33~1~FINISH~1187~08:21:44.00~1~0D4E5F~1"

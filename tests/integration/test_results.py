@@ -27,7 +27,14 @@ from app.services import provider_sync
 from app.services import results as service
 from app.services.provider_sync import SyncConfig
 from tests.integration.providers.stub_server import Reply, Seen, Stub
-from tests.integration.tenancy import Client, TenantSeed, app_client, login, seed_tenant
+from tests.integration.tenancy import (
+    Client,
+    TenantSeed,
+    app_client,
+    claimed_session,
+    login,
+    seed_tenant,
+)
 from tests.integration.test_provider_sync import CREDENTIALS_KEY, KEY, SECRET, FakeRunSignup
 
 pytestmark = pytest.mark.timeout(60)
@@ -83,14 +90,9 @@ class Feed:
 
 async def _feed(pool: AsyncConnectionPool, identity: str, ct_event_id: str) -> Feed:
     async with pool.connection() as conn:
-        session = await timing.open_session(
-            conn,
-            provider_identity=identity,
-            session_name=f"Session_{identity}",
-            provider_program="SimpleClient",
-            provider_version="3.0",
+        session = await claimed_session(
+            conn, identity, f"Session_{identity}", ct_event_id, "Harbor Run"
         )
-        await timing.claim_session(conn, session.id, ct_event_id, "Harbor Run")
     return Feed(pool, session.id)
 
 

@@ -13,7 +13,7 @@ from app.db import catalog, timing
 from app.domain.catalog import EventLocation, ParticipantIn
 from app.domain.codes import new_display_code
 from app.domain.reads import NewRead
-from tests.integration.tenancy import Client, app_client
+from tests.integration.tenancy import Client, app_client, claimed_session
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -102,14 +102,7 @@ async def race(pool: AsyncConnectionPool) -> Race:
             name="Finish",
             locations=["FINISH"],
         )
-        session = await timing.open_session(
-            conn,
-            provider_identity="sc-s",
-            session_name="Session_S",
-            provider_program="SimpleClient",
-            provider_version="3.0",
-        )
-        await timing.claim_session(conn, session.id, "CT-S", "Bridge Half")
+        session = await claimed_session(conn, "sc-s", "Session_S", "CT-S", "Bridge Half")
         await _store(
             conn,
             session.id,

@@ -18,7 +18,14 @@ from app.pubsub import MemoryBus
 from app.services import events as events_service
 from app.services.chip_files import import_chip_file
 from app.services.live import Disconnected, DisplayClient, DisplayHub
-from tests.integration.tenancy import Client, TenantSeed, app_client, login, seed_tenant
+from tests.integration.tenancy import (
+    Client,
+    TenantSeed,
+    app_client,
+    claimed_session,
+    login,
+    seed_tenant,
+)
 from tests.integration.test_collector import scalar
 from tests.integration.test_display_stream import T0, WAIT_S, Race, _Names, _publish, _store
 
@@ -38,14 +45,9 @@ async def _race(pool: AsyncConnectionPool, seed: TenantSeed, ct_event_id: str) -
             code=new_display_code(),
             name="Finish line",
         )
-        session = await timing.open_session(
-            conn,
-            provider_identity=f"sc-{ct_event_id}",
-            session_name=f"Session_{ct_event_id}",
-            provider_program="SimpleClient",
-            provider_version="3.0",
+        session = await claimed_session(
+            conn, f"sc-{ct_event_id}", f"Session_{ct_event_id}", ct_event_id, seed.event.name
         )
-        await timing.claim_session(conn, session.id, ct_event_id, seed.event.name)
     return Race(seed.tenant_id, seed.event.id, session.id, display)
 
 

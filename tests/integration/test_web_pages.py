@@ -20,6 +20,7 @@ from app.domain.reads import NewRead
 from app.services.auth import hash_password
 from app.settings import Settings
 from app.web.factory import create_app
+from tests.integration.tenancy import claimed_session
 
 EMAIL = "tess@harbor-timing.test"
 PASSWORD = "correct horse battery staple"
@@ -76,14 +77,7 @@ async def _tenant_event(
             name=display_name,
             locations=["FINISH"],
         )
-        session = await timing.open_session(
-            conn,
-            provider_identity=f"{slug}-sc",
-            session_name=session_name,
-            provider_program="SimpleClient",
-            provider_version="3.0",
-        )
-        await timing.claim_session(conn, session.id, ct_event_id, event_name)
+        session = await claimed_session(conn, f"{slug}-sc", session_name, ct_event_id, event_name)
         location = await timing.ensure_location(conn, session.id, "FINISH")
         at = datetime(2026, 5, 17, 6, 21, 44, 900_000, tzinfo=UTC)
         await timing.store_reads(
